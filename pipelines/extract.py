@@ -1,0 +1,216 @@
+"""The extract stage: HTML and PDF payloads become text, with url, title and date.
+
+Plain Python over Arrow batches (no Ray here). Each failure mode of real crawls has a named
+outcome: a page over the size cap, binary bytes served as HTML, a page that makes trafilatura
+spin past the time limit, an encrypted or corrupt PDF all land in errors/ with a message; a page
+or PDF with no extractable text is rejected with reason ``empty_text``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import signal
+import threading
+from contextlib import contextmanager
+
+import pyarrow as pa
+
+from thresher.config import ExtractConfig
+from thresher.schema import ERRORED, KEPT, REJECTED, ROW_SCHEMA
+
+STAGE = "extract"
+
+# WHATWG encoding rules: browsers decode these labels as the superset, and so must we.
+_ENCODING_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "iso-8859-1": "cp1252", "latin-1": "cp1252",
+                       "ascii": "cp1252", "us-ascii": "cp1252", "iso-8859-9": "cp1254", "tis-620": "cp874",
+                       "ks_c_5601-1987": "cp949", "euc-kr": "cp949", "shift_jis": "cp932", "x-sjis": "cp932"}
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_MAGIC = {b"\x89PNG": "PNG image", b"GIF8": "GIF image", b"\xff\xd8\xff": "JPEG image", b"%PDF": "PDF",
+          b"PK\x03\x04": "ZIP archive", b"\x1f\x8b": "gzip data", b"RIFF": "RIFF media", b"\x00\x00\x01\x00": "icon",
+          b"wOF": "web font", b"\x7fELF": "executable"}
+
+
+class ExtractionTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ExtractionTimeout in this thread after ``seconds`` of wall time.
+
+    trafilatura is pure Python over lxml and can spin for minutes on pathological pages; a
+    SIGALRM timer interrupts it between bytecodes. Ray Data runs tasks on the worker's main
+    thread, where signals are delivered; elsewhere (a thread) there is no way to interrupt
+    Python code, so the limit is not enforced there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _fire(signum, frame):
+        raise ExtractionTimeout(f"extraction took longer than {seconds:g}s")
+
+    previous = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", "ignore")
+    label = label.strip().lower()
+    label = _ENCODING_SUPERSETS.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def sniff_binary(raw: bytes) -> str | None:
+    """Name what a payload declared as HTML really is, or None if it looks like text."""
+    head = raw[:4096]
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head and not (head.startswith((b"\xff\xfe", b"\xfe\xff"))):  # UTF-16 BOMs are text
+        return "binary data (NUL bytes)"
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if head and controls / len(head) > 0.1:
+        return "binary data (control bytes)"
+    return None
+
+
+def decode_html(raw: bytes, declared: str | None) -> tuple[str, str]:
+    """(text, codec used): HTTP charset, then <meta> charset, then UTF-8, then detection."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[3:].decode("utf-8", errors="replace"), "utf-8"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="replace"), "utf-16"
+    meta = _META_CHARSET.search(raw[:8192])
+    for label in (declared, meta.group(1) if meta else None, "utf-8"):
+        codec = _codec(label)
+        if codec:
+            try:
+                return raw.decode(codec), codec
+            except UnicodeDecodeError:
+                continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[:200_000]).best()
+    codec = _codec(best.encoding) if best is not None else None
+    codec = codec or "utf-8"
+    return raw.decode(codec, errors="replace"), codec
+
+
+class Extractor:
+    """HTML/PDF -> text for one batch. Holds nothing but settings, so it is cheap to build."""
+
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its warnings repeat our error rows
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        for row in rows:
+            if row["status"] == KEPT and row["raw"] is not None:
+                self._extract(row)
+            elif row["status"] == KEPT and not (row["text"] or "").strip():
+                _reject(row, "empty_text")
+            row["raw"] = None
+        return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+
+    def _extract(self, row: dict) -> None:
+        kind, raw = row["content_type"], row["raw"]
+        try:
+            with time_limit(self.config.timeout_s):
+                if kind == "pdf":
+                    text, title = self._pdf(raw), None
+                    date = None
+                else:
+                    text, title, date = self._html(raw, row["charset"], row["url"])
+        except (ExtractionTimeout, DocumentError) as e:
+            _error(row, str(e))
+            return
+        except Exception as e:  # a library failing on one document must not stop the batch
+            _error(row, f"{kind} extraction failed: {type(e).__name__}: {e}")
+            return
+        row["text"], row["title"], row["date"] = text, title, date
+        if not (text or "").strip():
+            _reject(row, "empty_text")
+
+    def _html(self, raw: bytes, charset: str | None, url: str | None):
+        if len(raw) > self.config.max_html_bytes:
+            raise DocumentError(f"HTML too large: {len(raw)} bytes over extract.max_html_bytes={self.config.max_html_bytes}")
+        binary = sniff_binary(raw)
+        if binary:
+            raise DocumentError(f"not HTML: the payload is {binary}")
+        html, _ = decode_html(raw, charset)
+        import trafilatura
+
+        doc = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, favor_precision=self.config.favor_precision,
+            include_comments=self.config.include_comments, include_tables=self.config.include_tables,
+            deduplicate=False,  # its cache spans documents: output would depend on batch order
+        )
+        if doc is None:
+            return None, None, None
+        return doc.text, doc.title, doc.date
+
+    def _pdf(self, raw: bytes) -> str:
+        if len(raw) > self.config.max_pdf_bytes:
+            raise DocumentError(f"PDF too large: {len(raw)} bytes over extract.max_pdf_bytes={self.config.max_pdf_bytes}")
+        import pypdfium2 as pdfium
+        import pypdfium2.raw as pdfium_c
+
+        try:
+            pdf = pdfium.PdfDocument(raw)
+        except pdfium.PdfiumError as e:
+            if getattr(e, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
+                raise DocumentError("encrypted PDF: a password is needed to read it") from None
+            raise DocumentError(f"corrupt PDF: {e}") from None
+        pages = []
+        try:
+            for i in range(len(pdf)):
+                page = pdf[i]
+                textpage = page.get_textpage()
+                try:
+                    pages.append(textpage.get_text_range())
+                finally:
+                    textpage.close()
+                    page.close()
+        finally:
+            pdf.close()
+        # PDFium ends lines with CRLF and marks a hyphen it removed at a line break with U+FFFE.
+        return "\n\n".join(p.replace("\r\n", "\n").replace("\ufffe", "") for p in pages)
+
+
+class DocumentError(Exception):
+    """A document-level problem whose message is the error row's text."""
+
+
+def _reject(row: dict, reason: str) -> None:
+    row["status"], row["stage"], row["reason"] = REJECTED, STAGE, reason
+
+
+def _error(row: dict, message: str) -> None:
+    row["status"], row["stage"], row["reason"] = ERRORED, STAGE, message
+
+
+def refuse_raw(batch: pa.Table) -> pa.Table:
+    """With the extract stage off, HTML and PDF records cannot become documents: say so per record."""
+    rows = batch.to_pylist()
+    for row in rows:
+        if row["status"] == KEPT and row["raw"] is not None:
+            _error(row, f"{row['content_type']} input needs the extract stage, which is off in this config")
+        elif row["status"] == KEPT and not (row["text"] or "").strip():
+            _reject(row, "empty_text")
+        row["raw"] = None
+    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)

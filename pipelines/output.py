@@ -1,0 +1,192 @@
+"""Routing rows to documents/, rejected/ and errors/, shard files, and the manifest.
+
+Every row that leaves the plan comes through ``OutputWriter.add``, so the counts in the manifest
+are a tally of what was written, not bookkeeping spread over the stages.
+
+Writes are atomic at two levels: each shard is written under a temporary name and renamed when
+complete, and a run writes into a staging folder that replaces the previous output only once
+everything is written. ``manifest.json`` is written last and removed first, so an output folder
+with a manifest is always complete and consistent; a crashed run leaves only a staging folder,
+which the next run removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from thresher.config import OutputConfig
+from thresher.schema import (DOCUMENT_SCHEMA, ERROR_SCHEMA, ERRORED, KEPT, REJECTED, REJECTED_SCHEMA, SKIPPED)
+
+STREAMS = ("documents", "rejected", "errors")
+MANIFEST = "manifest.json"
+_STAGING_PREFIX = ".staging-"
+
+
+class ShardWriter:
+    """Parquet shards of bounded size with bounded row groups, each renamed into place when done."""
+
+    def __init__(self, directory: str, schema: pa.Schema, config: OutputConfig):
+        self.directory, self.schema, self.config = directory, schema, config
+        os.makedirs(directory, exist_ok=True)
+        self.shards: list[dict] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = self._shard_rows = self._shard_bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= self.config.row_group_rows or sum(t.nbytes for t in self._pending) >= 64 * 2**20:
+            self._flush_row_group()
+
+    def _flush_row_group(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._pending_rows = [], 0
+        if self._writer is None:  # a new shard
+            name = f"part-{len(self.shards):05d}.parquet"
+            self._path = os.path.join(self.directory, name)
+            compression = None if self.config.compression == "none" else self.config.compression
+            self._writer = pq.ParquetWriter(self._path + ".tmp", self.schema, compression=compression)
+        self._writer.write_table(table, row_group_size=self.config.row_group_rows)
+        self._shard_rows += table.num_rows
+        self._shard_bytes += table.nbytes
+        if self._shard_rows >= self.config.shard_rows or self._shard_bytes >= self.config.shard_bytes:
+            self._close_shard()
+
+    def _close_shard(self) -> None:
+        self._writer.close()
+        os.replace(self._path + ".tmp", self._path)
+        self.shards.append({"file": os.path.basename(self._path), "rows": self._shard_rows,
+                            "bytes": os.path.getsize(self._path)})
+        self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
+
+    def close(self) -> list[dict]:
+        self._flush_row_group()
+        if self._writer is None and not self.shards:
+            self._pending = [self.schema.empty_table()]  # an empty stream still has a schema to read
+            self._flush_row_group()
+        if self._writer is not None:
+            self._close_shard()
+        return self.shards
+
+
+class OutputWriter:
+    """Routes each batch of rows by status and tallies the counts for the manifest."""
+
+    def __init__(self, config: OutputConfig):
+        self.config = config
+        self.path = config.path
+        os.makedirs(self.path, exist_ok=True)
+        for name in os.listdir(self.path):  # leftovers of a crashed run
+            if name.startswith(_STAGING_PREFIX):
+                shutil.rmtree(os.path.join(self.path, name), ignore_errors=True)
+        self.staging = os.path.join(self.path, f"{_STAGING_PREFIX}{uuid.uuid4().hex[:12]}")
+        self.writers = {
+            "documents": ShardWriter(os.path.join(self.staging, "documents"), DOCUMENT_SCHEMA, config),
+            "rejected": ShardWriter(os.path.join(self.staging, "rejected"), REJECTED_SCHEMA, config),
+            "errors": ShardWriter(os.path.join(self.staging, "errors"), ERROR_SCHEMA, config),
+        }
+        self.kept = 0
+        self.kept_chars = 0
+        self.rejected: Counter = Counter()
+        self.rejected_chars: Counter = Counter()
+        self.rejected_by_stage: Counter = Counter()
+        self.errored: Counter = Counter()  # by stage
+        self.skipped: Counter = Counter()
+
+    def add(self, batch: pa.Table) -> None:
+        status = batch["status"]
+        kept = batch.filter(pc.equal(status, KEPT))
+        if kept.num_rows:
+            self.kept += kept.num_rows
+            self.kept_chars += _chars(kept)
+            self.writers["documents"].write(kept.select(DOCUMENT_SCHEMA.names))
+        rejected = batch.filter(pc.equal(status, REJECTED))
+        if rejected.num_rows:
+            for row in _group_count(rejected, ["stage", "reason"]):
+                self.rejected[row["reason"]] += row["n"]
+                self.rejected_chars[row["reason"]] += row["chars"]
+                self.rejected_by_stage[(row["stage"], row["reason"])] += row["n"]
+            self.writers["rejected"].write(rejected.select(REJECTED_SCHEMA.names))
+        errored = batch.filter(pc.equal(status, ERRORED))
+        if errored.num_rows:
+            for row in _group_count(errored, ["stage"]):
+                self.errored[row["stage"]] += row["n"]
+            errors = errored.rename_columns({"reason": "error"} | {n: n for n in errored.column_names if n != "reason"})
+            self.writers["errors"].write(errors.select(ERROR_SCHEMA.names).cast(ERROR_SCHEMA))
+        skipped = batch.filter(pc.equal(status, SKIPPED))
+        for row in _group_count(skipped, ["reason"]) if skipped.num_rows else ():
+            self.skipped[row["reason"]] += row["n"]
+
+    @property
+    def counts(self) -> dict:
+        read = self.kept + sum(self.rejected.values()) + sum(self.errored.values())
+        return {"read": read, "kept": self.kept, "rejected": dict(sorted(self.rejected.items())),
+                "errored": sum(self.errored.values()), "skipped": dict(sorted(self.skipped.items()))}
+
+    def commit(self, stage_order: list[str], extra: dict) -> dict:
+        """Close every shard, swap the staging folder into place, then write the manifest."""
+        outputs = {name: writer.close() for name, writer in self.writers.items()}
+        manifest = {
+            "counts": self.counts,
+            "stages": self._stage_funnel(stage_order),
+            "chars": {"kept": self.kept_chars, "rejected": dict(sorted(self.rejected_chars.items()))},
+            "errors_by_stage": dict(sorted(self.errored.items())),
+            "outputs": outputs,
+            **extra,
+        }
+        manifest_path = os.path.join(self.path, MANIFEST)
+        if os.path.exists(manifest_path):
+            os.remove(manifest_path)
+        for name in STREAMS:
+            final = os.path.join(self.path, name)
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.replace(os.path.join(self.staging, name), final)
+        os.rmdir(self.staging)
+        tmp = manifest_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, default=str)
+        os.replace(tmp, manifest_path)
+        return manifest
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            if writer._writer is not None:
+                writer._writer.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _stage_funnel(self, stage_order: list[str]) -> dict:
+        """Per stage: documents in and out, drops per reason; derived from the rows' stage column."""
+        funnel = {}
+        alive = self.counts["read"] - self.errored.get("read", 0)
+        for stage in stage_order:
+            dropped = {reason: n for (s, reason), n in self.rejected_by_stage.items() if s == stage}
+            errored = self.errored.get(stage, 0)
+            out = alive - sum(dropped.values()) - errored
+            funnel[stage] = {"in": alive, "out": out, "rejected": dict(sorted(dropped.items())), "errored": errored}
+            alive = out
+        return funnel
+
+
+def _chars(table: pa.Table) -> int:
+    return int(pc.sum(pc.utf8_length(table["text"])).as_py() or 0)
+
+
+def _group_count(table: pa.Table, keys: list[str]) -> list[dict]:
+    lengths = pc.fill_null(pc.utf8_length(table["text"]), 0)
+    grouped = table.select(keys).append_column("chars", lengths).group_by(keys, use_threads=False)
+    result = grouped.aggregate([("chars", "count"), ("chars", "sum")])
+    return [{**{k: r[k] for k in keys}, "n": r["chars_count"], "chars": r["chars_sum"]} for r in result.to_pylist()]

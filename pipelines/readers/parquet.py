@@ -1,0 +1,33 @@
+"""Parquet files with ``text`` or ``html`` columns, streamed a row group batch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow.parquet as pq
+
+from thresher.pipelines.readers.jsonl import document_row
+
+COLUMNS = ("id", "url", "text", "html")
+
+
+def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
+    from thresher.pipelines.readers import error_row
+
+    try:
+        parquet = pq.ParquetFile(unit.source)
+    except Exception as e:
+        yield error_row(unit, 0, f"not a readable Parquet file: {type(e).__name__}: {e}")
+        return
+    columns = [c for c in COLUMNS if c in parquet.schema_arrow.names]
+    if not {"text", "html"} & set(columns):
+        yield error_row(unit, 0, "Parquet file has neither a `text` nor an `html` column")
+        return
+    row = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=256, columns=columns):
+            for obj in batch.to_pylist():
+                yield document_row(unit, row, obj, max_record_bytes)
+                row += 1
+    except Exception as e:
+        yield error_row(unit, row, f"cannot read past row {row}: {type(e).__name__}: {e}")

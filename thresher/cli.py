@@ -1,0 +1,46 @@
+"""The ``thresher`` command. Exit codes: 0 done, 1 the job failed, 2 bad usage or invalid config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from thresher.config import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thresher", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a pipeline config on an embedded local Ray or a cluster")
+    run.add_argument("config", help="pipeline YAML, e.g. pipelines/configs/sample.yaml")
+    run.add_argument("--input", action="append", metavar="PATH", help="replaces input.paths (repeatable)")
+    run.add_argument("--output", metavar="DIR", help="replaces output.path")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config, inputs=args.input, output=args.output, overrides=args.set, address=args.address)
+    except ConfigError as e:
+        print(f"thresher: config error: {e}", file=sys.stderr)
+        return 2
+    from thresher.pipelines.run import run
+
+    try:
+        run(config)
+    except KeyboardInterrupt:
+        print("thresher: interrupted", file=sys.stderr)
+        return 1
+    except Exception as e:
+        traceback.print_exc()
+        print(f"thresher: the job failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

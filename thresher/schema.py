@@ -1,0 +1,71 @@
+"""The one row schema every stage sees, and the three output schemas derived from it.
+
+A document travels as a row of an Arrow batch. ``status`` says where it is headed:
+``kept`` rows go on to the next stage, ``rejected`` and ``errored`` rows ride along untouched
+until the writer routes them, ``skipped`` rows are input records that are not documents
+(WARC requests, images...) and are only counted. Because every row reaches the writer,
+``read == kept + rejected + errored`` holds by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+KEPT, REJECTED, ERRORED, SKIPPED = "kept", "rejected", "errored", "skipped"
+
+DOCUMENT_FIELDS = [
+    pa.field("id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("record", pa.int64()),  # byte offset (WARC), line (JSONL), row (Parquet), 0 (one-document files)
+    pa.field("format", pa.string()),
+    pa.field("url", pa.string()),
+    pa.field("title", pa.string()),
+    pa.field("date", pa.string()),
+    pa.field("text", pa.large_string()),
+    pa.field("language", pa.string()),
+    pa.field("language_score", pa.float64()),
+    pa.field("edu_score", pa.float64()),
+    pa.field("dup_cluster", pa.string()),
+    pa.field("dup_cluster_size", pa.int64()),
+]
+
+# Columns that exist only between stages.
+INTERNAL_FIELDS = [
+    pa.field("status", pa.string()),
+    pa.field("stage", pa.string()),
+    pa.field("reason", pa.string()),  # rejection reason, error message or skip reason
+    pa.field("content_type", pa.string()),  # "html", "pdf" or "text": what extract must do
+    pa.field("charset", pa.string()),  # declared by the transport (HTTP header), if any
+    pa.field("raw", pa.large_binary()),  # undecoded payload, dropped by extract
+]
+
+ROW_SCHEMA = pa.schema(DOCUMENT_FIELDS + INTERNAL_FIELDS)
+DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
+REJECTED_SCHEMA = pa.schema(DOCUMENT_FIELDS + [pa.field("stage", pa.string()), pa.field("reason", pa.string())])
+ERROR_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("record", pa.int64()),
+        pa.field("stage", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("id", pa.string()),
+        pa.field("url", pa.string()),
+    ]
+)
+
+
+def document_id(source: str, record: int) -> str:
+    """Stable id from where the record came from; identical on every run and every machine."""
+    return hashlib.blake2b(f"{source}\x00{record}".encode(), digest_size=12).hexdigest()
+
+
+def empty_row(**values) -> dict:
+    row = dict.fromkeys(ROW_SCHEMA.names)
+    row.update(values)
+    return row
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
