@@ -28,6 +28,7 @@ from thresher.schema import (DOCUMENT_SCHEMA, ERROR_SCHEMA, ERRORED, KEPT, REJEC
 STREAMS = ("documents", "rejected", "errors")
 MANIFEST = "manifest.json"
 _STAGING_PREFIX = ".staging-"
+_MAX_PENDING_BYTES = 64 * 2**20  # a row group is cut early rather than hold more than this
 
 
 class ShardWriter:
@@ -39,21 +40,29 @@ class ShardWriter:
         self.shards: list[dict] = []
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
-        self._pending_rows = self._shard_rows = self._shard_bytes = 0
+        self._pending_rows = self._pending_bytes = self._shard_rows = self._shard_bytes = 0
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         self._pending.append(table)
         self._pending_rows += table.num_rows
-        if self._pending_rows >= self.config.row_group_rows or sum(t.nbytes for t in self._pending) >= 64 * 2**20:
-            self._flush_row_group()
+        self._pending_bytes += table.nbytes
+        while self._pending_rows >= self._next_group_rows() or self._pending_bytes >= _MAX_PENDING_BYTES:
+            self._flush_row_group(self._next_group_rows())
 
-    def _flush_row_group(self) -> None:
+    def _next_group_rows(self) -> int:
+        """Rows of the next row group: full, or what the current shard has room for."""
+        return min(self.config.row_group_rows, self.config.shard_rows - self._shard_rows)
+
+    def _flush_row_group(self, rows: int | None = None) -> None:
         if not self._pending:
             return
-        table = pa.concat_tables(self._pending)
-        self._pending, self._pending_rows = [], 0
+        pending = pa.concat_tables(self._pending)
+        table, rest = (pending, None) if rows is None else (pending.slice(0, rows), pending.slice(rows))
+        self._pending = [rest] if rest is not None and rest.num_rows else []
+        self._pending_rows = sum(t.num_rows for t in self._pending)
+        self._pending_bytes = sum(t.nbytes for t in self._pending)
         if self._writer is None:  # a new shard
             name = f"part-{len(self.shards):05d}.parquet"
             self._path = os.path.join(self.directory, name)
@@ -73,7 +82,8 @@ class ShardWriter:
         self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
 
     def close(self) -> list[dict]:
-        self._flush_row_group()
+        while self._pending:
+            self._flush_row_group(self._next_group_rows())
         if self._writer is None and not self.shards:
             self._pending = [self.schema.empty_table()]  # an empty stream still has a schema to read
             self._flush_row_group()

@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data" / "samples"
+TESTDATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_from_repo_root():
+    # Sample paths in configs are relative to the repository root, as in the README.
+    previous = os.getcwd()
+    os.chdir(ROOT)
+    yield
+    os.chdir(previous)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One real embedded Ray for the in-process end-to-end tests (start-up costs seconds)."""
+    import ray
+
+    from thresher.config import ExecutionConfig
+    from thresher.pipelines.plan import connect
+
+    connect(ExecutionConfig(num_cpus=2, progress=False))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def bad_folder(tmp_path_factory):
+    """A folder of realistically damaged inputs (see bad_inputs.py), made once per session."""
+    import bad_inputs
+
+    return bad_inputs.make_all(tmp_path_factory.mktemp("bad_inputs"))

@@ -1,0 +1,95 @@
+"""The pipeline on a real embedded Ray: the sample as a user runs it, and damaged inputs."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+import bad_inputs
+from conftest import SAMPLES
+from thresher.config import load_config
+from thresher.pipelines.run import run
+from thresher.schema import DOCUMENT_SCHEMA, ERROR_SCHEMA, REJECTED_SCHEMA
+
+pytestmark = pytest.mark.slow
+
+
+def words(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def sample_output(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
+    result = subprocess.run(
+        [sys.executable, "-m", "thresher.cli", "run", "pipelines/configs/sample.yaml", "--output", str(out),
+         "--set", "execution.progress=false"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "kept" in result.stderr  # the summary table
+    return out
+
+
+def test_sample_output_layout_and_schemas(sample_output):
+    assert pq.read_schema(next((sample_output / "documents").glob("*.parquet"))).equals(DOCUMENT_SCHEMA)
+    assert pq.read_schema(next((sample_output / "rejected").glob("*.parquet"))).equals(REJECTED_SCHEMA)
+    assert pq.read_schema(next((sample_output / "errors").glob("*.parquet"))).equals(ERROR_SCHEMA)
+
+
+def test_sample_counts_add_up(sample_output):
+    manifest = json.loads((sample_output / "manifest.json").read_text())
+    counts = manifest["counts"]
+    docs = pq.read_table(sample_output / "documents")
+    assert counts["read"] == counts["kept"] + sum(counts["rejected"].values()) + counts["errored"]
+    assert docs.num_rows == counts["kept"] and counts["kept"] >= 80
+    assert len(set(docs["id"].to_pylist())) == docs.num_rows
+    formats = set(docs["format"].to_pylist())
+    assert formats == {"warc", "html", "pdf", "jsonl"}
+    assert manifest["inputs"]["files"] == 25
+
+
+def test_sample_text_of_known_pages(sample_output):
+    docs = pq.read_table(sample_output / "documents").to_pylist()
+    by_file = {d["source"].rsplit("/", 1)[-1]: d for d in docs}
+    truth = [json.loads(line) for line in open(SAMPLES / "extraction_ground_truth.jsonl", encoding="utf-8")]
+    for page in truth:
+        text = words(by_file[page["file"]]["text"])
+        paragraphs = [words(p) for p in page.get("expected_text", "").split("\n") if len(p) > 80]
+        assert sum(p in text for p in paragraphs) >= 0.7 * len(paragraphs), page["file"]
+        for snippet in page.get("expected_with", []):
+            assert words(snippet) in text, (page["file"], snippet)
+    chunked = [d for d in docs if d["source"].endswith("chunked.warc")]
+    assert chunked and "Management of the DNS Root Zone" in chunked[0]["text"]
+
+
+def test_ids_are_stable_across_runs(sample_output, tmp_path, ray_local):
+    config = load_config("pipelines/configs/sample.yaml", output=str(tmp_path), overrides=["execution.progress=false"])
+    run(config)
+    first = sorted(pq.read_table(sample_output / "documents")["id"].to_pylist())
+    second = sorted(pq.read_table(tmp_path / "documents")["id"].to_pylist())
+    assert first == second
+
+
+def test_bad_inputs_never_stop_the_job(bad_folder, tmp_path, ray_local):
+    config = load_config(
+        "pipelines/configs/sample.yaml", inputs=[str(bad_folder), str(SAMPLES / "warc" / "jwarc_cc.warc.gz")],
+        output=str(tmp_path), overrides=["execution.progress=false"],
+    )
+    manifest = run(config)
+    counts = manifest["counts"]
+    assert counts["read"] == counts["kept"] + sum(counts["rejected"].values()) + counts["errored"]
+    errors = pq.read_table(tmp_path / "errors").to_pylist()
+    rejected = pq.read_table(tmp_path / "rejected").to_pylist()
+    for name, (status, stage, text) in bad_inputs.EXPECTED.items():
+        rows = errors if status == "errored" else rejected
+        message = "error" if status == "errored" else "reason"
+        hits = [r for r in rows if r["source"].endswith("/" + name) and r["stage"] == stage and text in r[message]]
+        assert hits, (name, [r for r in rows if r["source"].endswith("/" + name)])
+    kept = pq.read_table(tmp_path / "documents").to_pylist()
+    assert any(d["source"].endswith("jwarc_cc.warc.gz") for d in kept)  # good input beside bad still flows
+    assert sum(d["source"].endswith("truncated.warc.gz") for d in kept) == 13
+    assert sum(d["source"].endswith("malformed.jsonl") for d in kept) == 10

@@ -1,0 +1,103 @@
+import gzip
+import json
+import re
+import time
+import unicodedata
+
+import pytest
+
+import bad_inputs
+from conftest import SAMPLES, TESTDATA
+from thresher.config import ExtractConfig
+from thresher.pipelines.extract import ExtractionTimeout, Extractor, decode_html, time_limit
+from thresher.pipelines.readers import Unit, detect_format, read_unit
+from thresher.schema import rows_to_table
+
+LIMIT = 64 * 2**20
+
+
+def extract(path, **config):
+    path = str(path)
+    rows = list(read_unit(Unit(path, detect_format(path)), LIMIT))
+    return Extractor(ExtractConfig(**config))(rows_to_table(rows)).to_pylist()
+
+
+def words(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_known_article_pages_contain_their_ground_truth():
+    # favor_precision (FineWeb's setting) drops a few true paragraphs: measured 79 of 82 here.
+    truth = [json.loads(line) for line in open(SAMPLES / "extraction_ground_truth.jsonl", encoding="utf-8")]
+    found = total = 0
+    for page in truth:
+        [doc] = extract(SAMPLES / "html" / page["file"])
+        assert doc["status"] == "kept", page["file"]
+        text = words(doc["text"])
+        if "expected_text" in page:
+            paragraphs = [words(p) for p in page["expected_text"].split("\n") if len(p) > 80]
+            hits = sum(p in text for p in paragraphs)
+            assert hits >= 0.7 * len(paragraphs), (page["file"], hits, len(paragraphs))
+            found, total = found + hits, total + len(paragraphs)
+        for snippet in page.get("expected_with", []):
+            assert words(snippet) in text, (page["file"], snippet)
+    assert total > 50 and found >= 0.9 * total
+
+
+def test_common_crawl_gb2312_and_windows_1251_pages_decode():
+    docs = [d for d in extract(SAMPLES / "warc" / "resiliparse_cc2020_warcfile.warc.gz") if d["status"] == "kept"]
+    text = "".join(d["text"] for d in docs)
+    assert re.search(r"[\u4e00-\u9fff]{20}", text)  # Chinese
+    assert re.search(r"[\u0400-\u04ff]{5}", text)  # Cyrillic
+    assert text.count("\ufffd") < 0.001 * len(text)
+
+
+def test_non_utf8_page_without_declared_charset_is_detected():
+    raw = gzip.decompress((TESTDATA / "mix1.de-clio.html.gz").read_bytes())
+    stripped = re.sub(rb"charset\s*=\s*[\"']?[A-Za-z0-9_-]+", b"", raw)
+    assert b"charset" not in stripped.lower()
+    html, _ = decode_html(stripped, None)
+    assert "Zuvor hatte die Sängerin und Songschreiberin" in html
+
+
+def test_page_declaring_utf8_that_is_not_falls_back_to_detection():
+    raw = gzip.decompress((TESTDATA / "radiomaryja_declared_utf8_not_utf8.html.gz").read_bytes())
+    html, codec = decode_html(raw, "utf-8")
+    assert codec != "utf-8" and "\ufffd" not in html
+
+
+def test_time_limit_interrupts_python_code():
+    started = time.monotonic()
+    with pytest.raises(ExtractionTimeout):
+        with time_limit(0.2):
+            while True:
+                pass
+    assert time.monotonic() - started < 1.0
+
+
+def test_extraction_over_the_time_limit_is_an_error_row():
+    [doc] = extract(next((SAMPLES / "html").glob("aeb-*")), timeout_s=0.0001)
+    assert doc["status"] == "errored" and "took longer than" in doc["reason"]
+
+
+def test_pdf_text_matches_the_known_text():
+    [doc] = extract(SAMPLES / "pdf" / "pypdf_crazyones.pdf")
+    expected = (TESTDATA / "pypdf_crazyones.txt").read_text()
+    # PDFium writes the ligatures "ﬁ" and "ﬀ" as "fi" and "ff"; the reference keeps them.
+    assert words(doc["text"]) == words(unicodedata.normalize("NFKC", expected))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, stage, _) in bad_inputs.EXPECTED.items() if stage == "extract"))
+def test_bad_documents(bad_folder, name):
+    status, stage, text = bad_inputs.EXPECTED[name]
+    [doc] = [d for d in extract(bad_folder / name) if d["status"] != "skipped"]
+    assert (doc["status"], doc["stage"]) == (status, stage)
+    assert text in doc["reason"]
+
+
+def test_huge_page_is_refused_before_parsing(tmp_path):
+    bad_inputs.huge_page(tmp_path / "huge.html")
+    started = time.monotonic()
+    [doc] = extract(tmp_path / "huge.html")
+    size = int(re.search(r"(\d+) bytes over", doc["reason"]).group(1))
+    assert size >= 20 * 2**20 and time.monotonic() - started < 2
