@@ -37,6 +37,13 @@ def connect(execution: ExecutionConfig) -> None:
     if address:
         ray.init(address=address, **common)
     else:
+        # An embedded Ray serves no one else: keep every one of its gRPC servers on loopback.
+        # On Linux Ray binds them to all interfaces unless this (misleadingly named) switch is 0.
+        # Its child processes read the variable; this process read it when ray was imported.
+        from ray._private import ray_constants
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(num_cpus=execution.num_cpus or os.cpu_count(), include_dashboard=False, **common)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = execution.progress

@@ -93,3 +93,13 @@ def test_bad_inputs_never_stop_the_job(bad_folder, tmp_path, ray_local):
     assert any(d["source"].endswith("jwarc_cc.warc.gz") for d in kept)  # good input beside bad still flows
     assert sum(d["source"].endswith("truncated.warc.gz") for d in kept) == 13
     assert sum(d["source"].endswith("malformed.jsonl") for d in kept) == 10
+
+
+def test_embedded_ray_listens_on_loopback_only(ray_local):
+    import psutil
+
+    ray_pids = {p.pid for p in psutil.process_iter(["cmdline"])
+                if any(("ray" in part or "gcs_server" in part or "raylet" in part) for part in (p.info["cmdline"] or []))}
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ray_pids]
+    assert listening
+    assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
