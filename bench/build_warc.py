@@ -31,7 +31,10 @@ def corpus_pages(corpus: Path = CORPUS) -> list[tuple[str, bytes]]:
         for line in open(folder / "manifest.jsonl", encoding="utf-8"):
             row = json.loads(line)
             with gzip.open(folder / row["html_path"], "rb") as f:
-                pages.append((row.get("url") or f"https://{name}.example/{row['id']}", f.read()))
+                url = (row.get("url") or "").strip()
+                if not url.startswith(("http://", "https://")):  # a few manifest URLs are "hard::..." labels
+                    url = f"https://{name}.example/{row['id']}"
+                pages.append((url, f.read()))
     pages.append(("https://cs336.example/moby", (corpus / "extraction" / "misc" / "cs336_moby.html").read_bytes()))
     for warc in sorted((corpus / "warc").glob("*.warc*")):
         if "wet" in warc.name or "wat" in warc.name:

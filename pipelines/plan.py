@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 
 import pyarrow as pa
+import ray
 
 from thresher.config import ExecutionConfig, RunConfig
 from thresher.pipelines.readers import Unit, file_size, read_unit
@@ -20,7 +21,8 @@ from thresher.schema import KEPT, rows_to_table
 # that core for the whole run (on 2 cores: 1.3 cores busy instead of 2). So read tasks reserve
 # none and are capped in number instead.
 _READ_CPUS = 0
-_READ_BATCH_BYTES = 32 * 2**20
+_READ_BATCH_BYTES = 8 * 2**20
+_MAX_BLOCK_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096
 _GROUP_BYTES = 16 * 2**20
 _GROUP_FILES = 256  # skipped records (requests, images) are small but not free
@@ -28,8 +30,6 @@ _GROUP_FILES = 256  # skipped records (requests, images) are small but not free
 
 def connect(execution: ExecutionConfig) -> None:
     """Embedded local Ray sized to the machine, or the cluster at ``address`` / RAY_ADDRESS."""
-    import ray
-
     if ray.is_initialized():
         return
     address = execution.address or os.environ.get("RAY_ADDRESS")
@@ -44,10 +44,18 @@ def connect(execution: ExecutionConfig) -> None:
 
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
-        ray.init(num_cpus=execution.num_cpus or os.cpu_count(), include_dashboard=False, **common)
+        ray.init(num_cpus=execution.num_cpus or embedded_cpus(), include_dashboard=False, **common)
     context = ray.data.DataContext.get_current()
+    # A reader may run a few blocks ahead of extraction; Ray's default block of up to 128 MB
+    # (sized for tensors) made that hundreds of MB of raw HTML per reader, growing with the input.
+    context.target_max_block_size = _MAX_BLOCK_BYTES
     context.enable_progress_bars = execution.progress
     context.print_on_execution_start = False
+
+
+def embedded_cpus() -> int:
+    """The cores this process may use (a container's os.cpu_count() can report the host's)."""
+    return len(os.sched_getaffinity(0))
 
 
 def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
@@ -103,16 +111,16 @@ def read_groups(units: list[Unit]) -> list[list[Unit]]:
     return groups
 
 
+def cluster_cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
 def _read_concurrency() -> int:
-    import ray
-
-    return max(1, int(ray.cluster_resources().get("CPU", 1)) // 2)
+    return max(1, cluster_cpus() // 2)
 
 
-def build(config: RunConfig, units: list[Unit]):
+def build(config: RunConfig, units: list[Unit], stages: list[tuple[str, object]]) -> ray.data.Dataset:
     """The lazy Dataset of processed rows; nothing runs until it is iterated."""
-    import ray
-
     items = [{"sources": [u.source for u in g], "formats": [u.format for u in g]} for g in read_groups(units)]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     ds = ds.map_batches(
@@ -123,7 +131,7 @@ def build(config: RunConfig, units: list[Unit]):
     # Ray Data merges everything one read task yields into one block, and a block goes to one
     # task: without this streaming split, a single large WARC would be extracted on one core.
     ds = ds.repartition(target_num_rows_per_block=config.execution.batch_rows)
-    for name, fn in stage_functions(config):
+    for _, fn in stages:
         # Tasks, not a fixed actor pool: actors holding every CPU starve the split above of the
         # core it needs, and the run deadlocks (measured here; an actor pool was no faster).
         ds = ds.map_batches(fn, batch_size=config.execution.batch_rows, batch_format="pyarrow", num_cpus=1)

@@ -18,26 +18,26 @@ def run(config: RunConfig, *, out=sys.stderr) -> dict:
     started = time.time()
     units = discover(config.input.paths, config.input.format)
     plan.connect(config.execution)
-    stage_names = ["read"] + [name for name, _ in plan.stage_functions(config)]
+    ray_started = time.time()
+    stages = plan.stage_functions(config)
     writer = OutputWriter(config.output)
     try:
-        for batch in plan.build(config, units).iter_batches(batch_size=None, batch_format="pyarrow"):
+        for batch in plan.build(config, units, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
             writer.add(batch)
     except BaseException:
         writer.abort()
         raise
     wall = time.time() - started
-    import ray
-
     manifest = writer.commit(
-        stage_names[1:],
+        [name for name, _ in stages],
         {
             "run": {
                 "thresher_version": __version__,
                 "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
                 "wall_seconds": round(wall, 3),
+                "ray_start_seconds": round(ray_started - started, 3),
                 "python": platform.python_version(),
-                "ray_cpus": ray.cluster_resources().get("CPU"),
+                "ray_cpus": plan.cluster_cpus(),
             },
             "inputs": {"files": len(units), "bytes": sum(file_size(u.source) for u in units)},
             "config": config.model_dump(mode="json"),

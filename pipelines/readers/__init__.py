@@ -10,9 +10,11 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from thresher.schema import ERRORED, SKIPPED, document_id, empty_row
+from thresher.pipelines.readers import files, jsonl, parquet, warc
+from thresher.pipelines.readers.common import Unit, error_row, skipped_row
+
+__all__ = ["SUFFIXES", "Unit", "detect_format", "discover", "file_size", "read_unit"]
 
 SUFFIXES = {
     "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz"),
@@ -22,13 +24,6 @@ SUFFIXES = {
     "parquet": (".parquet",),
 }
 
-
-@dataclass(frozen=True)
-class Unit:
-    """One input file; ``source`` is its path as the user named it, so ids do not depend on cwd."""
-
-    source: str
-    format: str | None  # None: the file's name matches no known format
 
 
 def detect_format(path: str) -> str | None:
@@ -60,8 +55,6 @@ def discover(paths: list[str], fmt: str = "auto") -> list[Unit]:
 
 def read_unit(unit: Unit, max_record_bytes: int) -> Iterator[dict]:
     """Rows for every record of one input file; no record over ``max_record_bytes`` is held."""
-    from thresher.pipelines.readers import files, jsonl, parquet, warc
-
     if unit.format is None:
         yield skipped_row(unit, 0, "unsupported_file_type")
         return
@@ -87,13 +80,3 @@ def file_size(path: str) -> int:
     except OSError:
         return 0
 
-
-def error_row(unit: Unit, record: int, message: str, **values) -> dict:
-    return empty_row(
-        id=document_id(unit.source, record), source=unit.source, record=record, format=unit.format,
-        status=ERRORED, stage="read", reason=message, **values,
-    )
-
-
-def skipped_row(unit: Unit, record: int, reason: str) -> dict:
-    return empty_row(source=unit.source, record=record, format=unit.format, status=SKIPPED, stage="read", reason=reason)

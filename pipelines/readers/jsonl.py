@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 
-from thresher.schema import KEPT, document_id, empty_row
+from thresher.pipelines.readers.common import document_row, error_row, too_large
 
 
 def _open_text(path: str):
@@ -22,14 +22,10 @@ def _open_text(path: str):
     return open(path, encoding="utf-8", errors="replace")
 
 
-def document_row(unit, record: int, obj: dict, max_record_bytes: int) -> dict:
+def object_row(unit, record: int, obj: dict, max_record_bytes: int) -> dict:
     """A row from a JSON object or Parquet row: ``text`` passes through, ``html`` is extracted."""
-    from thresher.pipelines.readers import error_row
-
-    given_id = obj.get("id")
-    url = obj.get("url")
-    url = url if isinstance(url, str) else None
-    doc_id = str(given_id) if given_id is not None else document_id(unit.source, record)
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    ids = {} if obj.get("id") is None else {"id": str(obj["id"])}
     text, html = obj.get("text"), obj.get("html")
     if isinstance(text, str):
         fields = {"text": text}
@@ -37,15 +33,13 @@ def document_row(unit, record: int, obj: dict, max_record_bytes: int) -> dict:
         raw = html.encode("utf-8") if isinstance(html, str) else html
         fields = {"raw": raw, "content_type": "html", "charset": "utf-8" if isinstance(html, str) else None}
     else:
-        return error_row(unit, record, "row has no string `text` or `html` field", id=doc_id, url=url)
+        return error_row(unit, record, "row has no string `text` or `html` field", url=url, **ids)
     if len(fields.get("text") or fields.get("raw")) > max_record_bytes:
-        return error_row(unit, record, f"record too large: over input.max_record_bytes={max_record_bytes}", id=doc_id, url=url)
-    return empty_row(id=doc_id, source=unit.source, record=record, format=unit.format, url=url, status=KEPT, **fields)
+        return too_large(unit, record, max_record_bytes, url=url, **ids)
+    return document_row(unit, record, url=url, **ids, **fields)
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    from thresher.pipelines.readers import error_row
-
     with _open_text(unit.source) as lines:
         line_no = 0
         try:
@@ -60,6 +54,6 @@ def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
                 if not isinstance(obj, dict):
                     yield error_row(unit, line_no, f"JSON line is a {type(obj).__name__}, not an object")
                     continue
-                yield document_row(unit, line_no, obj, max_record_bytes)
+                yield object_row(unit, line_no, obj, max_record_bytes)
         except (OSError, EOFError, ValueError) as e:  # truncated .gz / .zst
             yield error_row(unit, line_no + 1, f"cannot read past line {line_no}: {type(e).__name__}: {e}")

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
-from thresher.pipelines.readers.jsonl import document_row
+from thresher.pipelines.readers.common import error_row
+from thresher.pipelines.readers.jsonl import object_row
 
 COLUMNS = ("id", "url", "text", "html")
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    from thresher.pipelines.readers import error_row
-
     try:
         parquet = pq.ParquetFile(unit.source)
     except Exception as e:
@@ -27,7 +26,7 @@ def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
     try:
         for batch in parquet.iter_batches(batch_size=256, columns=columns):
             for obj in batch.to_pylist():
-                yield document_row(unit, row, obj, max_record_bytes)
+                yield object_row(unit, row, obj, max_record_bytes)
                 row += 1
     except Exception as e:
         yield error_row(unit, row, f"cannot read past row {row}: {type(e).__name__}: {e}")

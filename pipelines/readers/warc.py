@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from warcio.archiveiterator import ArchiveIterator
 from warcio.limitreader import LimitReader
 
-from thresher.schema import KEPT, document_id, empty_row
+from thresher.pipelines.readers.common import document_row, error_row, skipped_row, too_large
 
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+html", "text/xml+html"}
 PDF_TYPES = {"application/pdf", "application/x-pdf"}
@@ -60,8 +60,6 @@ def _truncated(iterator: ArchiveIterator, record) -> bool:
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    from thresher.pipelines.readers import error_row, skipped_row
-
     try:
         stream = open(unit.source, "rb")
     except OSError as e:
@@ -85,12 +83,9 @@ def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
                 if skip is not None:
                     yield skipped_row(unit, offset, skip)
                 elif len(payload) > max_record_bytes:
-                    yield error_row(unit, offset, f"record too large: over input.max_record_bytes={max_record_bytes}", url=url)
+                    yield too_large(unit, offset, max_record_bytes, url=url)
                 else:
-                    row = empty_row(
-                        id=document_id(unit.source, offset), source=unit.source, record=offset, format=unit.format,
-                        url=url, status=KEPT, content_type=kind, charset=charset,
-                    )
+                    row = document_row(unit, offset, url=url, content_type=kind, charset=charset)
                     if kind == "text":
                         row["text"] = payload.decode("utf-8", errors="replace")
                     else:
