@@ -134,7 +134,7 @@ class OutputWriter:
         if errored.num_rows:
             for row in _group_count(errored, ["stage"]):
                 self.errored[row["stage"]] += row["n"]
-            errors = errored.rename_columns({"reason": "error"} | {n: n for n in errored.column_names if n != "reason"})
+            errors = errored.rename_columns(["error" if n == "reason" else n for n in errored.column_names])
             self.writers["errors"].write(errors.select(ERROR_SCHEMA.names).cast(ERROR_SCHEMA))
         skipped = batch.filter(pc.equal(status, SKIPPED))
         for row in _group_count(skipped, ["reason"]) if skipped.num_rows else ():
