@@ -32,3 +32,20 @@ def skipped_row(unit: Unit, record: int, reason: str) -> dict:
 
 def too_large(unit: Unit, record: int, max_record_bytes: int, **values) -> dict:
     return error_row(unit, record, f"record too large: over input.max_record_bytes={max_record_bytes}", **values)
+
+
+def object_row(unit: Unit, record: int, obj: dict, max_record_bytes: int) -> dict:
+    """A row from a JSON object or Parquet row: ``text`` passes through, ``html`` is extracted."""
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    ids = {} if obj.get("id") is None else {"id": str(obj["id"])}
+    text, html = obj.get("text"), obj.get("html")
+    if isinstance(text, str):
+        fields = {"text": text}
+    elif isinstance(html, (str, bytes)):
+        raw = html.encode("utf-8") if isinstance(html, str) else html
+        fields = {"raw": raw, "content_type": "html", "charset": "utf-8" if isinstance(html, str) else None}
+    else:
+        return error_row(unit, record, "row has no string `text` or `html` field", url=url, **ids)
+    if len(fields.get("text") or fields.get("raw")) > max_record_bytes:
+        return too_large(unit, record, max_record_bytes, url=url, **ids)
+    return document_row(unit, record, url=url, **ids, **fields)

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 
-from thresher.pipelines.readers.common import document_row, error_row, too_large
+from thresher.pipelines.readers.common import error_row, object_row
 
 
 def _open_text(path: str):
@@ -20,23 +20,6 @@ def _open_text(path: str):
         raw = open(path, "rb")
         return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
-
-
-def object_row(unit, record: int, obj: dict, max_record_bytes: int) -> dict:
-    """A row from a JSON object or Parquet row: ``text`` passes through, ``html`` is extracted."""
-    url = obj.get("url") if isinstance(obj.get("url"), str) else None
-    ids = {} if obj.get("id") is None else {"id": str(obj["id"])}
-    text, html = obj.get("text"), obj.get("html")
-    if isinstance(text, str):
-        fields = {"text": text}
-    elif isinstance(html, (str, bytes)):
-        raw = html.encode("utf-8") if isinstance(html, str) else html
-        fields = {"raw": raw, "content_type": "html", "charset": "utf-8" if isinstance(html, str) else None}
-    else:
-        return error_row(unit, record, "row has no string `text` or `html` field", url=url, **ids)
-    if len(fields.get("text") or fields.get("raw")) > max_record_bytes:
-        return too_large(unit, record, max_record_bytes, url=url, **ids)
-    return document_row(unit, record, url=url, **ids, **fields)
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
-from thresher.pipelines.readers.common import error_row
-from thresher.pipelines.readers.jsonl import object_row
+from thresher.pipelines.readers.common import error_row, object_row
 
 COLUMNS = ("id", "url", "text", "html")
 
