@@ -14,8 +14,8 @@ def test_sample_config_is_valid():
 
 
 def test_overrides_are_typed():
-    config = load_config(SAMPLE, output="/tmp/x", overrides=["stages.extract.timeout_s=2.5", "execution.num_cpus=1"])
-    assert config.stages.extract.timeout_s == 2.5 and config.execution.num_cpus == 1
+    config = load_config(SAMPLE, output="/tmp/x", overrides=["stages.extract.timeout_s=2.5", "execution.num_cpus=3"])
+    assert config.stages.extract.timeout_s == 2.5 and config.execution.num_cpus == 3
     assert config.output.path == "/tmp/x"
 
 
@@ -27,6 +27,7 @@ def test_overrides_are_typed():
         ("stages.langauge={}", "stages: unknown stage 'langauge'"),
         ("input.format=docx", "input.format: Input should be"),
         ("input.paths=[does/not/exist]", "input.paths[0]: no such file"),
+        ("execution.num_cpus=1", "execution.num_cpus: Input should be greater than or equal to 2"),
     ],
 )
 def test_invalid_config_names_the_key(override, message):

@@ -52,7 +52,9 @@ class StagesConfig(_Strict):
 
 class ExecutionConfig(_Strict):
     address: str | None = Field(None, description="Ray cluster address; None starts an embedded local Ray")
-    num_cpus: int | None = Field(None, gt=0, description="embedded Ray only: task slots; None = the usable cores")
+    num_cpus: int | None = Field(
+        None, ge=2, description="embedded Ray only: task slots, one of them kept for the split; None = usable cores + 1"
+    )
     batch_rows: int = Field(
         64, gt=0, description="documents per batch, from the readers through every stage (16 left 0.4 of 2 cores idle)"
     )
