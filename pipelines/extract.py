@@ -9,9 +9,9 @@ or PDF with no extractable text is rejected with reason ``empty_text``.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import logging
 import re
-import signal
 import threading
 from contextlib import contextmanager
 
@@ -32,33 +32,39 @@ _MAGIC = {b"\x89PNG": "PNG image", b"GIF8": "GIF image", b"\xff\xd8\xff": "JPEG 
           b"wOF": "web font", b"\x7fELF": "executable"}
 
 
-class ExtractionTimeout(Exception):
-    pass
+class ExtractionTimeout(BaseException):
+    """A BaseException, so that libraries' own ``except Exception`` blocks cannot swallow it."""
 
 
 @contextmanager
 def time_limit(seconds: float):
     """Raise ExtractionTimeout in this thread after ``seconds`` of wall time.
 
-    trafilatura is pure Python over lxml and can spin for minutes on pathological pages; a
-    SIGALRM timer interrupts it between bytecodes. Ray Data runs tasks on the worker's main
-    thread, where signals are delivered; elsewhere (a thread) there is no way to interrupt
-    Python code, so the limit is not enforced there.
+    trafilatura is pure Python over lxml and can spin for minutes on pathological pages. A timer
+    thread raises the exception in this thread, which Python delivers between bytecodes (a long
+    call into C finishes first; the size caps bound those). SIGALRM cannot do this: Ray Data's
+    actors run batches off the main thread, where signals never arrive.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    target = threading.get_ident()
+    lock = threading.Lock()
+    active = True
 
-    def _fire(signum, frame):
-        raise ExtractionTimeout(f"extraction took longer than {seconds:g}s")
+    def fire():
+        with lock:
+            if active:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(ExtractionTimeout))
 
-    previous = signal.signal(signal.SIGALRM, _fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        with lock:
+            active = False
+            timer.cancel()
+        # If the timer fired just as the block ended, take back the exception not yet raised.
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
 
 
 def _codec(label: str | bytes | None) -> str | None:
@@ -136,7 +142,10 @@ class Extractor:
                     date = None
                 else:
                     text, title, date = self._html(raw, row["charset"], row["url"])
-        except (ExtractionTimeout, DocumentError) as e:
+        except ExtractionTimeout:
+            _error(row, f"extraction took longer than extract.timeout_s={self.config.timeout_s:g}s")
+            return
+        except DocumentError as e:
             _error(row, str(e))
             return
         except Exception as e:  # a library failing on one document must not stop the batch
