@@ -119,8 +119,8 @@ def decode_html(raw: bytes, declared: str | None) -> tuple[str, str]:
 class Extractor:
     """HTML/PDF -> text for one batch. Holds nothing but settings, so it is cheap to build."""
 
-    def __init__(self, config: ExtractConfig):
-        self.config = config
+    def __init__(self, config: ExtractConfig | None):
+        self.config = config  # None: the stage is off, and HTML/PDF records cannot become documents
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its warnings repeat our error rows
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -135,6 +135,9 @@ class Extractor:
 
     def _extract(self, row: dict) -> None:
         kind, raw = row["content_type"], row["raw"]
+        if self.config is None:
+            _error(row, f"{kind} input needs the extract stage, which is off in this config")
+            return
         try:
             with time_limit(self.config.timeout_s):
                 if kind == "pdf":
@@ -211,15 +214,3 @@ def _reject(row: dict, reason: str) -> None:
 
 def _error(row: dict, message: str) -> None:
     row["status"], row["stage"], row["reason"] = ERRORED, STAGE, message
-
-
-def refuse_raw(batch: pa.Table) -> pa.Table:
-    """With the extract stage off, HTML and PDF records cannot become documents: say so per record."""
-    rows = batch.to_pylist()
-    for row in rows:
-        if row["status"] == KEPT and row["raw"] is not None:
-            _error(row, f"{row['content_type']} input needs the extract stage, which is off in this config")
-        elif row["status"] == KEPT and not (row["text"] or "").strip():
-            _reject(row, "empty_text")
-        row["raw"] = None
-    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)

@@ -126,3 +126,13 @@ def test_huge_page_is_refused_before_parsing(tmp_path):
     [doc] = extract(tmp_path / "huge.html")
     size = int(re.search(r"(\d+) bytes over", doc["reason"]).group(1))
     assert size >= 20 * 2**20 and time.monotonic() - started < 2
+
+
+def test_with_extract_off_html_is_an_error_and_text_passes():
+    off = Extractor(None)
+    html_rows = list(read_unit(Unit(str(next((SAMPLES / "html").glob("aeb-*"))), "html"), LIMIT))
+    [html] = off(rows_to_table(html_rows)).to_pylist()
+    assert html["status"] == "errored" and html["reason"] == "html input needs the extract stage, which is off in this config"
+    jsonl = str(SAMPLES / "jsonl" / "dolma_cc_en_head-0091.jsonl")
+    docs = off(rows_to_table(list(read_unit(Unit(jsonl, "jsonl"), LIMIT)))).to_pylist()
+    assert {d["status"] for d in docs} == {"kept"} and len(docs) == 10
