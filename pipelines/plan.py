@@ -25,6 +25,7 @@ _READ_CPUS = 0
 _READ_BATCH_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but not free
 _MAX_BLOCK_BYTES = 8 * 2**20
+_OBJECT_STORE_BYTES_PER_CPU = 256 * 2**20
 _GROUP_BYTES = 16 * 2**20
 _GROUP_FILES = 256
 
@@ -50,6 +51,14 @@ def connect(execution: ExecutionConfig) -> None:
     # A reader may run a few blocks ahead of extraction; Ray's default block of up to 128 MB
     # (sized for tensors) made that hundreds of MB of raw HTML per reader, growing with the input.
     context.target_max_block_size = _MAX_BLOCK_BYTES
+    # Ray Data lets operators queue blocks up to a share of the object store (30% of RAM by
+    # default), so a fast reader ran a whole WARC ahead of extraction and peak memory grew with
+    # the input. A budget per CPU pauses the reader instead (measured on 2 cores, 10x input: the
+    # reader then runs for the whole job and total memory stays flat after warm-up).
+    budget = _OBJECT_STORE_BYTES_PER_CPU * cluster_cpus()
+    context.execution_options.resource_limits = context.execution_options.resource_limits.copy(
+        object_store_memory=budget
+    )
     context.enable_progress_bars = execution.progress
     context.print_on_execution_start = False
 
@@ -62,8 +71,27 @@ def embedded_cpus() -> int:
 
 def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
     """(name, batch -> batch) for each configured stage, in the contract's fixed order."""
+    stages = config.stages
+    chain: list[tuple[str, object]] = []
+    if stages.url:  # before extraction: a blocked URL costs nothing to extract
+        from thresher.filters.url import UrlFilter
+
+        chain.append(("url", UrlFilter(stages.url)))
     # Extract always runs: switched off, it still turns HTML/PDF records into clear errors.
-    return [("extract", Extractor(config.stages.extract))]
+    chain.append(("extract", Extractor(stages.extract)))
+    if stages.language:
+        from thresher.filters.language import LanguageFilter
+
+        chain.append(("language", LanguageFilter(stages.language)))
+    if stages.quality:
+        from thresher.filters.quality import QualityFilter
+
+        chain.append(("quality", QualityFilter(stages.quality)))
+    if stages.pii:
+        from thresher.filters.pii import PiiRedactor
+
+        chain.append(("pii", PiiRedactor(stages.pii)))
+    return chain
 
 
 class _ReadUnits:
