@@ -113,6 +113,9 @@ class OutputWriter:
         self.rejected: Counter = Counter()
         self.rejected_chars: Counter = Counter()
         self.rejected_by_stage: Counter = Counter()
+        self.rejected_chars_by_stage: Counter = Counter()
+        self.flagged: Counter = Counter()  # tag mode: "stage:reason" -> documents
+        self.pii: Counter = Counter()
         self.errored: Counter = Counter()  # by stage
         self.skipped: Counter = Counter()
 
@@ -122,6 +125,7 @@ class OutputWriter:
         if kept.num_rows:
             self.kept += kept.num_rows
             self.kept_chars += _chars(kept)
+            self._tally_kept(kept)
             self.writers["documents"].write(kept.select(DOCUMENT_SCHEMA.names))
         rejected = batch.filter(pc.equal(status, REJECTED))
         if rejected.num_rows:
@@ -129,6 +133,7 @@ class OutputWriter:
                 self.rejected[row["reason"]] += row["n"]
                 self.rejected_chars[row["reason"]] += row["chars"]
                 self.rejected_by_stage[(row["stage"], row["reason"])] += row["n"]
+                self.rejected_chars_by_stage[(row["stage"], row["reason"])] += row["chars"]
             self.writers["rejected"].write(rejected.select(REJECTED_SCHEMA.names))
         errored = batch.filter(pc.equal(status, ERRORED))
         if errored.num_rows:
@@ -139,6 +144,16 @@ class OutputWriter:
         skipped = batch.filter(pc.equal(status, SKIPPED))
         for row in _group_count(skipped, ["reason"]) if skipped.num_rows else ():
             self.skipped[row["reason"]] += row["n"]
+
+    def _tally_kept(self, kept: pa.Table) -> None:
+        flags = pc.list_flatten(kept["flags"])
+        if len(flags):
+            for item in pc.value_counts(flags).to_pylist():
+                self.flagged[item["values"]] += item["counts"]
+        pii = kept["pii"]
+        if pii.null_count < len(pii):
+            for field in ("email", "ip"):
+                self.pii[field] += int(pc.sum(pc.struct_field(pii, field)).as_py() or 0)
 
     @property
     def counts(self) -> dict:
@@ -154,6 +169,8 @@ class OutputWriter:
             "stages": self._stage_funnel(stage_order),
             "chars": {"kept": self.kept_chars, "rejected": dict(sorted(self.rejected_chars.items()))},
             "errors_by_stage": dict(sorted(self.errored.items())),
+            "flagged": dict(sorted(self.flagged.items())),
+            "pii_replacements": dict(sorted(self.pii.items())),
             "outputs": outputs,
             **extra,
         }
@@ -179,14 +196,20 @@ class OutputWriter:
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def _stage_funnel(self, stage_order: list[str]) -> dict:
-        """Per stage: documents in and out, drops per reason; derived from the rows' stage column."""
+        """Per stage: documents in and out, drops per reason (documents and characters), and in tag
+        mode what it would have dropped; derived from the rows' stage and flags columns."""
         funnel = {}
         alive = self.counts["read"] - self.errored.get("read", 0)
         for stage in stage_order:
             dropped = {reason: n for (s, reason), n in self.rejected_by_stage.items() if s == stage}
+            chars = {reason: n for (s, reason), n in self.rejected_chars_by_stage.items() if s == stage}
+            flagged = {f.split(":", 1)[1]: n for f, n in self.flagged.items() if f.split(":", 1)[0] == stage}
             errored = self.errored.get(stage, 0)
             out = alive - sum(dropped.values()) - errored
-            funnel[stage] = {"in": alive, "out": out, "rejected": dict(sorted(dropped.items())), "errored": errored}
+            funnel[stage] = {"in": alive, "out": out, "rejected": dict(sorted(dropped.items())),
+                             "rejected_chars": dict(sorted(chars.items())), "errored": errored}
+            if flagged:
+                funnel[stage]["flagged"] = dict(sorted(flagged.items()))
             alive = out
         return funnel
 

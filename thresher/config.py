@@ -46,8 +46,112 @@ class ExtractConfig(_Strict):
     include_tables: bool = True
 
 
+Mode = Literal["filter", "tag"]
+_MODE = Field("filter", description="filter: drop documents; tag: drop nothing, record the verdict in `flags`")
+
+
+class UrlConfig(_Strict):
+    """datatrove's URLFilter: its integrated block lists plus the user's own."""
+
+    mode: Mode = _MODE
+    use_integrated_lists: bool = True
+    extra_domains: list[str] = []
+    extra_urls: list[str] = []
+    banned_words: list[str] = []
+    banned_subwords: list[str] = []
+    soft_banned_words: list[str] = []
+    soft_word_threshold: int = Field(2, gt=0)
+    list_files: dict[Literal["domains", "urls", "banned_words", "banned_subwords", "soft_banned_words"], list[str]] = Field(
+        {}, description="files of one entry per line (# comments), added to the list of that name"
+    )
+
+
+class LanguageConfig(_Strict):
+    mode: Mode = _MODE
+    keep: list[str] | None = Field(["en"], description="ISO 639-1 codes; null keeps every language (label only)")
+    min_score: float = Field(0.65, ge=0, le=1, description="FineWeb's threshold for the top language")
+
+
+class GopherRepetitionConfig(_Strict):
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: dict[int, float] = {2: 0.2, 3: 0.18, 4: 0.16}
+    dup_n_grams: dict[int, float] = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+
+    @field_validator("top_n_grams", "dup_n_grams")
+    @classmethod
+    def _known_n(cls, value: dict[int, float], info) -> dict[int, float]:
+        allowed = range(2, 5) if info.field_name == "top_n_grams" else range(5, 11)
+        bad = [n for n in value if n not in allowed]
+        if bad:
+            raise ValueError(f"n={bad[0]} has no signal; allowed: {allowed.start}..{allowed.stop - 1}")
+        return value
+
+
+class GopherQualityConfig(_Strict):
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = Field(0.8, description="datatrove's name: the minimum share of words with a letter")
+    min_stop_words: int | None = 2
+
+
+class C4Config(_Strict):
+    """C4's rules with FineWeb's settings (no terminal-punctuation line rule). Lines it removes are
+    removed from the text in both modes, as in FineWeb."""
+
+    filter_no_terminal_punct: bool = False
+    min_num_sentences: int = Field(5, description="-1 disables")
+    min_words_per_line: int = Field(3, description="-1 disables")
+    max_word_length: int = Field(1000, description="-1 disables")
+    remove_citations: bool = True
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+
+class FineWebQualityConfig(_Strict):
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
+
+
+class QualityConfig(_Strict):
+    """FineWeb's heuristic filters in FineWeb's order; set one to null to switch it off."""
+
+    mode: Mode = _MODE
+    gopher_repetition: GopherRepetitionConfig | None = GopherRepetitionConfig()
+    gopher_quality: GopherQualityConfig | None = GopherQualityConfig()
+    c4: C4Config | None = C4Config()
+    fineweb: FineWebQualityConfig | None = FineWebQualityConfig()
+
+
+class PiiConfig(_Strict):
+    emails: bool = True
+    ips: bool = True
+    only_public_ips: bool = Field(True, description="private, loopback and reserved addresses are not PII")
+    email_replacement: str = "email@example.com"
+    ip_replacement: str = "22.214.171.124"
+
+
 class StagesConfig(_Strict):
+    """Stages run in this order; a stage left out is skipped."""
+
+    url: UrlConfig | None = None
     extract: ExtractConfig | None = None
+    language: LanguageConfig | None = None
+    quality: QualityConfig | None = None
+    pii: PiiConfig | None = None
 
 
 class ExecutionConfig(_Strict):

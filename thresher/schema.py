@@ -15,6 +15,25 @@ import pyarrow as pa
 
 KEPT, REJECTED, ERRORED, SKIPPED = "kept", "rejected", "errored", "skipped"
 
+# The quality stage's signals, one per threshold, so that a team can re-threshold a tagged run
+# without re-running it. Names follow the filter they come from (datatrove's filters are the oracle).
+QUALITY_SIGNALS = pa.struct(
+    [pa.field(f"gopher_rep_{name}", pa.float64()) for name in (
+        "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac",
+        "top_2_gram_char_frac", "top_3_gram_char_frac", "top_4_gram_char_frac",
+        *(f"dup_{n}_gram_char_frac" for n in range(5, 11)))]
+    + [pa.field("gopher_words", pa.int64())]
+    + [pa.field(f"gopher_{name}", pa.float64()) for name in (
+        "avg_word_length", "hash_word_ratio", "ellipsis_word_ratio", "bullet_lines_ratio",
+        "end_ellipsis_lines_ratio", "alpha_words_ratio")]
+    + [pa.field("gopher_stop_words", pa.int64()),
+       pa.field("c4_sentences", pa.int64()), pa.field("c4_lines_removed", pa.int64()),
+       pa.field("c4_lorem_ipsum", pa.bool_()), pa.field("c4_curly_bracket", pa.bool_())]
+    + [pa.field(f"fineweb_{name}", pa.float64()) for name in (
+        "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")]
+)
+PII_COUNTS = pa.struct([pa.field("email", pa.int64()), pa.field("ip", pa.int64())])
+
 DOCUMENT_FIELDS = [
     pa.field("id", pa.string()),
     pa.field("source", pa.string()),
@@ -29,6 +48,9 @@ DOCUMENT_FIELDS = [
     pa.field("edu_score", pa.float64()),
     pa.field("dup_cluster", pa.string()),
     pa.field("dup_cluster_size", pa.int64()),
+    pa.field("flags", pa.list_(pa.string())),  # tag mode: "stage:reason" for each stage that would drop it
+    pa.field("quality", QUALITY_SIGNALS),  # null when the quality stage is off
+    pa.field("pii", PII_COUNTS),  # replacements made by the pii stage; null when it is off
 ]
 
 # Columns that exist only between stages.
