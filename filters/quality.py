@@ -172,6 +172,10 @@ def gopher_quality(text: str, words: list[str], cfg: GopherQualityConfig, s: dic
     s["gopher_bullet_lines_ratio"] = sum(l.lstrip().startswith(("•", "-")) for l in lines) / len(lines)
     s["gopher_end_ellipsis_lines_ratio"] = sum(l.rstrip().endswith(("...", "…")) for l in lines) / len(lines)
     s["gopher_alpha_words_ratio"] = sum(any(c.isalpha() for c in w) for w in words) / n_words if n_words else None
+    s["gopher_alpha_content_words_ratio"] = (
+        sum(any(c.isalpha() for c in w) for w in content) / n_content if n_content else None
+    )
+    alpha = s["gopher_alpha_words_ratio" if cfg.alpha_ratio_of == "tokens" else "gopher_alpha_content_words_ratio"]
     s["gopher_stop_words"] = len(set(STOP_WORDS).intersection(words))
 
     def above(value, limit):
@@ -189,7 +193,7 @@ def gopher_quality(text: str, words: list[str], cfg: GopherQualityConfig, s: dic
         (above(s["gopher_ellipsis_word_ratio"], cfg.max_symbol_word_ratio), "gopher_too_many_ellipsis"),
         (above(s["gopher_bullet_lines_ratio"], cfg.max_bullet_lines_ratio), "gopher_too_many_bullets"),
         (above(s["gopher_end_ellipsis_lines_ratio"], cfg.max_ellipsis_lines_ratio), "gopher_too_many_end_ellipsis"),
-        (below(s["gopher_alpha_words_ratio"], cfg.max_non_alpha_words_ratio), "gopher_below_alpha_threshold"),
+        (below(alpha, cfg.max_non_alpha_words_ratio), "gopher_below_alpha_threshold"),
         (below(s["gopher_stop_words"], cfg.min_stop_words), "gopher_enough_stop_words"),
     ]
     return next((reason for failed, reason in checks if failed), None)

@@ -28,12 +28,26 @@ def test_overrides_are_typed():
         ("input.format=docx", "input.format: Input should be"),
         ("input.paths=[does/not/exist]", "input.paths[0]: no such file"),
         ("execution.num_cpus=1", "execution.num_cpus: Input should be greater than or equal to 2"),
+        ("stages.language.min_score=1.5", "stages.language.min_score: Input should be less than or equal to 1"),
+        ("stages.quality.mode=drop", "stages.quality.mode: Input should be 'filter' or 'tag'"),
+        ("stages.quality.gopher_repetition.top_n_grams={7: 0.1}", "stages.quality.gopher_repetition.top_n_grams: n=7 has no signal"),
+        ("stages.url.list_files={colors: [a.txt]}", "stages.url.list_files.colors.[key]: Input should be"),
     ],
 )
 def test_invalid_config_names_the_key(override, message):
     with pytest.raises(ConfigError) as error:
         load_config(SAMPLE, overrides=[override])
     assert str(error.value).startswith(message)
+
+
+def test_stages_switch_off_and_filters_keep_published_defaults():
+    config = load_config(SAMPLE, overrides=["stages.quality=false", "stages.language.keep=[en, de]",
+                                            "stages.url.mode=tag"])
+    assert config.stages.quality is None and config.stages.language.keep == ["en", "de"]
+    assert config.stages.url.mode == "tag" and config.stages.extract is not None
+    defaults = load_config(SAMPLE).stages.quality
+    assert defaults.gopher_quality.min_doc_words == 50 and defaults.c4.filter_no_terminal_punct is False
+    assert defaults.fineweb.line_punct_thr == 0.12 and defaults.gopher_repetition.dup_n_grams[10] == 0.10
 
 
 def test_yaml_is_loaded_safely(tmp_path):

@@ -25,7 +25,7 @@ QUALITY_SIGNALS = pa.struct(
     + [pa.field("gopher_words", pa.int64())]
     + [pa.field(f"gopher_{name}", pa.float64()) for name in (
         "avg_word_length", "hash_word_ratio", "ellipsis_word_ratio", "bullet_lines_ratio",
-        "end_ellipsis_lines_ratio", "alpha_words_ratio")]
+        "end_ellipsis_lines_ratio", "alpha_words_ratio", "alpha_content_words_ratio")]
     + [pa.field("gopher_stop_words", pa.int64()),
        pa.field("c4_sentences", pa.int64()), pa.field("c4_lines_removed", pa.int64()),
        pa.field("c4_lorem_ipsum", pa.bool_()), pa.field("c4_curly_bracket", pa.bool_())]
