@@ -18,11 +18,44 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", metavar="DIR", help="replaces output.path")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
+    report = commands.add_parser("report", help="print a run's funnel and write OUT_DIR/report.md with samples")
+    report.add_argument("out_dir", metavar="OUT_DIR", help="the output folder of a finished run")
+    report.add_argument("--samples", type=_non_negative, default=3, metavar="N",
+                        help="rejected documents shown per reason, errors per stage (default 3)")
     return parser
+
+
+def _non_negative(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number >= 0: {value!r}")
+    return number
+
+
+def _report(args) -> int:
+    from thresher.pipelines.report import FunnelTable, ManifestError, write_report
+
+    try:
+        built, path = write_report(args.out_dir, args.samples)
+    except ManifestError as e:
+        print(f"thresher: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        traceback.print_exc()
+        print(f"thresher: the report failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(FunnelTable(built.manifest).render())
+    print(f"thresher: wrote {path}", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        return _report(args)
     try:
         config = load_config(args.config, inputs=args.input, output=args.output, overrides=args.set, address=args.address)
     except ConfigError as e:
