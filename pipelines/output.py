@@ -18,12 +18,18 @@ import shutil
 import uuid
 from collections import Counter
 
+import numpy as np
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from thresher.config import OutputConfig
+from thresher.config import DedupConfig, OutputConfig
 from thresher.schema import (DOCUMENT_SCHEMA, ERROR_SCHEMA, ERRORED, KEPT, REJECTED, REJECTED_SCHEMA, SKIPPED)
+
+DEDUP_STAGE = "dedup"
+DEDUP_INDEX = "dedup"  # the index of a run's keys, kept with its output for later runs to dedup against
+_IDS_SCHEMA = pa.schema([pa.field("doc", pa.int64()), pa.field("id", pa.string()), pa.field("kept", pa.bool_())])
 
 STREAMS = ("documents", "rejected", "errors")
 MANIFEST = "manifest.json"
@@ -95,7 +101,7 @@ class ShardWriter:
 class OutputWriter:
     """Routes each batch of rows by status and tallies the counts for the manifest."""
 
-    def __init__(self, config: OutputConfig):
+    def __init__(self, config: OutputConfig, dedup: DedupConfig | None = None):
         self.config = config
         self.path = config.path
         os.makedirs(self.path, exist_ok=True)
@@ -108,6 +114,14 @@ class OutputWriter:
             "rejected": ShardWriter(os.path.join(self.staging, "rejected"), REJECTED_SCHEMA, config),
             "errors": ShardWriter(os.path.join(self.staging, "errors"), ERROR_SCHEMA, config),
         }
+        # With dedup on, kept documents wait in pending shards until the whole run has been seen.
+        self.dedup_index = self.pending = None
+        if dedup is not None:
+            from thresher.pipelines.dedup import DedupIndex
+
+            self.pending = ShardWriter(os.path.join(self.staging, "pending"), DOCUMENT_SCHEMA, config)
+            self.dedup_index = DedupIndex(os.path.join(self.staging, "dedup"), dedup)
+        self.dedup_stats: dict = {}
         self.kept = 0
         self.kept_chars = 0
         self.rejected: Counter = Counter()
@@ -122,19 +136,12 @@ class OutputWriter:
     def add(self, batch: pa.Table) -> None:
         status = batch["status"]
         kept = batch.filter(pc.equal(status, KEPT))
-        if kept.num_rows:
-            self.kept += kept.num_rows
-            self.kept_chars += _chars(kept)
-            self._tally_kept(kept)
-            self.writers["documents"].write(kept.select(DOCUMENT_SCHEMA.names))
-        rejected = batch.filter(pc.equal(status, REJECTED))
-        if rejected.num_rows:
-            for row in _group_count(rejected, ["stage", "reason"]):
-                self.rejected[row["reason"]] += row["n"]
-                self.rejected_chars[row["reason"]] += row["chars"]
-                self.rejected_by_stage[(row["stage"], row["reason"])] += row["n"]
-                self.rejected_chars_by_stage[(row["stage"], row["reason"])] += row["chars"]
-            self.writers["rejected"].write(rejected.select(REJECTED_SCHEMA.names))
+        if kept.num_rows and self.pending is not None:
+            self.pending.write(kept.select(DOCUMENT_SCHEMA.names))
+            self.dedup_index.add(kept)
+        else:
+            self._add_kept(kept)
+        self._add_rejected(batch.filter(pc.equal(status, REJECTED)))
         errored = batch.filter(pc.equal(status, ERRORED))
         if errored.num_rows:
             for row in _group_count(errored, ["stage"]):
@@ -144,6 +151,22 @@ class OutputWriter:
         skipped = batch.filter(pc.equal(status, SKIPPED))
         for row in _group_count(skipped, ["reason"]) if skipped.num_rows else ():
             self.skipped[row["reason"]] += row["n"]
+
+    def _add_kept(self, kept: pa.Table) -> None:
+        if kept.num_rows:
+            self.kept += kept.num_rows
+            self.kept_chars += _chars(kept)
+            self._tally_kept(kept)
+            self.writers["documents"].write(kept.select(DOCUMENT_SCHEMA.names))
+
+    def _add_rejected(self, rejected: pa.Table) -> None:
+        if rejected.num_rows:
+            for row in _group_count(rejected, ["stage", "reason"]):
+                self.rejected[row["reason"]] += row["n"]
+                self.rejected_chars[row["reason"]] += row["chars"]
+                self.rejected_by_stage[(row["stage"], row["reason"])] += row["n"]
+                self.rejected_chars_by_stage[(row["stage"], row["reason"])] += row["chars"]
+            self.writers["rejected"].write(rejected.select(REJECTED_SCHEMA.names))
 
     def _tally_kept(self, kept: pa.Table) -> None:
         flags = pc.list_flatten(kept["flags"])
@@ -161,8 +184,57 @@ class OutputWriter:
         return {"read": read, "kept": self.kept, "rejected": dict(sorted(self.rejected.items())),
                 "errored": sum(self.errored.values()), "skipped": dict(sorted(self.skipped.items()))}
 
+    def _resolve_pending(self) -> None:
+        """Dedup's last step: stream the pending documents back in write order (a document's
+        ordinal is its position) and route each as kept or as a duplicate of its cluster's keeper."""
+        clusters = self.dedup_index.clusters()
+        files = [os.path.join(self.pending.directory, s["file"]) for s in self.pending.close() if s["rows"]]
+        keepers = clusters.keepers()
+        keeper_ids: dict[int, str] = {}
+        ids_writer = pq.ParquetWriter(os.path.join(self.dedup_index.directory, "ids.parquet"), _IDS_SCHEMA)
+        start = 0
+        for path in files:  # first pass, ids only: the kept document of a cluster may come later
+            ids = pq.read_table(path, columns=["id"])["id"]
+            local = keepers[(keepers >= start) & (keepers < start + len(ids))] - start
+            keeper_ids.update(zip((local + start).tolist(), ids.take(local).to_pylist()))
+            ordinals = np.arange(start, start + len(ids))
+            keeper, _, _ = clusters.resolve(ordinals)
+            ids_writer.write_table(pa.table({"doc": ordinals, "id": ids, "kept": (keeper < 0) | (keeper == ordinals)},
+                                            schema=_IDS_SCHEMA))
+            start += len(ids)
+        ids_writer.close()
+        start = 0
+        for path in files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=self.config.row_group_rows):
+                table = pa.Table.from_batches([batch])
+                ordinals = np.arange(start, start + table.num_rows)
+                start += table.num_rows
+                keeper, size, exact = clusters.resolve(ordinals)
+                own = table["id"].to_pylist()
+                cluster = [keeper_ids[k] if k >= 0 else own[i] for i, k in enumerate(keeper.tolist())]
+                table = table.set_column(table.schema.get_field_index("dup_cluster"), "dup_cluster",
+                                         pa.array(cluster, pa.string()))
+                table = table.set_column(table.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
+                                         pa.array(size, pa.int64()))
+                dropped = (keeper >= 0) & (keeper != ordinals)
+                self._add_kept(table.filter(pa.array(~dropped)))
+                if dropped.any():
+                    copies = table.filter(pa.array(dropped))
+                    n = copies.num_rows
+                    reasons = np.where(exact[dropped], "exact_duplicate", "near_duplicate")
+                    copies = copies.append_column("stage", pa.array([DEDUP_STAGE] * n, pa.string()))
+                    copies = copies.append_column("reason", pa.array(reasons.tolist(), pa.string()))
+                    copies = copies.append_column(
+                        "duplicate_of", pa.array([keeper_ids[k] for k in keeper[dropped].tolist()], pa.string()))
+                    self._add_rejected(copies)
+            os.remove(path)
+        shutil.rmtree(self.pending.directory)
+        self.dedup_stats = clusters.stats
+
     def commit(self, stage_order: list[str], extra: dict) -> dict:
         """Close every shard, swap the staging folder into place, then write the manifest."""
+        if self.pending is not None:
+            self._resolve_pending()
         outputs = {name: writer.close() for name, writer in self.writers.items()}
         manifest = {
             "counts": self.counts,
@@ -171,17 +243,19 @@ class OutputWriter:
             "errors_by_stage": dict(sorted(self.errored.items())),
             "flagged": dict(sorted(self.flagged.items())),
             "pii_replacements": dict(sorted(self.pii.items())),
+            **({"dedup": self.dedup_stats} if self.pending is not None else {}),
             "outputs": outputs,
             **extra,
         }
         manifest_path = os.path.join(self.path, MANIFEST)
         if os.path.exists(manifest_path):
             os.remove(manifest_path)
-        for name in STREAMS:
+        for name in (*STREAMS, DEDUP_INDEX):
             final = os.path.join(self.path, name)
             if os.path.exists(final):
                 shutil.rmtree(final)
-            os.replace(os.path.join(self.staging, name), final)
+            if os.path.exists(os.path.join(self.staging, name)):
+                os.replace(os.path.join(self.staging, name), final)
         os.rmdir(self.staging)
         tmp = manifest_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:

@@ -91,6 +91,10 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
         from thresher.filters.pii import PiiRedactor
 
         chain.append(("pii", PiiRedactor(stages.pii)))
+    if stages.dedup:  # its keys here; the corpus-wide grouping runs when the writer commits
+        from thresher.filters.dedup import DedupKeys
+
+        chain.append(("dedup", DedupKeys(stages.dedup)))
     return chain
 
 

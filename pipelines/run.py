@@ -20,7 +20,7 @@ def run(config: RunConfig, *, out=sys.stderr) -> dict:
     plan.connect(config.execution)
     ray_started = time.time()
     stages = plan.stage_functions(config)
-    writer = OutputWriter(config.output)
+    writer = OutputWriter(config.output, config.stages.dedup)
     try:
         for batch in plan.build(config, units, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
             writer.add(batch)

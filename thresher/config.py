@@ -7,7 +7,7 @@ import os
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Format = Literal["auto", "warc", "html", "pdf", "jsonl", "parquet"]
 
@@ -148,6 +148,43 @@ class PiiConfig(_Strict):
     ip_replacement: str = "22.214.171.124"
 
 
+class MinHashConfig(_Strict):
+    """Near duplicates: MinHash over word n-grams, LSH in bands x rows. Left unset, bands x rows is
+    FineWeb's 14 x 8 (112 permutations); with a `threshold` they are derived from it as datasketch
+    does for `num_perm` permutations."""
+
+    threshold: float | None = Field(None, gt=0, lt=1, description="Jaccard similarity the LSH bands aim at")
+    num_perm: int = Field(112, gt=0, le=1024)
+    bands: int | None = Field(None, gt=0)
+    rows: int | None = Field(None, gt=0)
+    ngram: int = Field(5, gt=0, description="words per shingle")
+    seed: int = 1
+    verify: bool = Field(False, description="keep a candidate pair only if its estimated Jaccard >= threshold (0.8 if unset)")
+
+    @model_validator(mode="after")
+    def _bands_fit(self):
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("bands and rows go together: set both or neither")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} is more than num_perm={self.num_perm}")
+        return self
+
+    def lsh(self) -> tuple[int, int]:
+        if self.bands is not None:
+            return self.bands, self.rows
+        if self.threshold is None and self.num_perm == 112:
+            return 14, 8
+        from thresher.filters.minhash import lsh_params
+
+        return lsh_params(0.8 if self.threshold is None else self.threshold, self.num_perm)
+
+
+class DedupConfig(_Strict):
+    exact: bool = Field(True, description="identical normalised text")
+    minhash: MinHashConfig | None = MinHashConfig()
+    against: list[str] = Field([], description="earlier output folders: documents duplicating theirs are dropped")
+
+
 class StagesConfig(_Strict):
     """Stages run in this order; a stage left out is skipped."""
 
@@ -156,6 +193,7 @@ class StagesConfig(_Strict):
     language: LanguageConfig | None = None
     quality: QualityConfig | None = None
     pii: PiiConfig | None = None
+    dedup: DedupConfig | None = None
 
 
 class ExecutionConfig(_Strict):

@@ -61,11 +61,16 @@ INTERNAL_FIELDS = [
     pa.field("content_type", pa.string()),  # "html", "pdf" or "text": what extract must do
     pa.field("charset", pa.string()),  # declared by the transport (HTTP header), if any
     pa.field("raw", pa.large_binary()),  # undecoded payload, dropped by extract
+    pa.field("duplicate_of", pa.string()),  # dedup: the id of the document kept in this one's place
+    pa.field("dedup_hash", pa.uint64()),  # dedup: hash of the normalised text (exact duplicates)
+    pa.field("dedup_bands", pa.list_(pa.uint64())),  # dedup: one LSH key per band of the MinHash signature
 ]
 
 ROW_SCHEMA = pa.schema(DOCUMENT_FIELDS + INTERNAL_FIELDS)
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
-REJECTED_SCHEMA = pa.schema(DOCUMENT_FIELDS + [pa.field("stage", pa.string()), pa.field("reason", pa.string())])
+REJECTED_SCHEMA = pa.schema(
+    DOCUMENT_FIELDS + [pa.field("stage", pa.string()), pa.field("reason", pa.string()), pa.field("duplicate_of", pa.string())]
+)
 ERROR_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string()),

@@ -1,0 +1,184 @@
+"""The dedup stage's corpus-wide half: from every kept document's keys to duplicate clusters.
+
+It runs in three steps around the streaming run:
+
+1. While the run streams, the writer sets kept documents aside in pending shards (numbered in
+   write order: a document's *ordinal*) and ``DedupIndex.add`` appends their keys to an index of
+   (band, key, ordinal) rows, hash-partitioned by key into Parquet files. The exact-text hash is
+   one more band. Only three numbers per document stay in memory: text length, id hash, text hash.
+2. ``DedupIndex.clusters`` runs one Ray task per partition: sort by (band, key), and every key
+   shared by two or more documents links them to its smallest ordinal. A partition holds
+   1/``PARTITIONS`` of the keys, so a task's memory is bounded by the corpus size over that.
+   The links (candidate pairs only, not the corpus) come back to the driver, where SciPy's
+   connected components (C, linear time) turns them into clusters.
+3. ``Clusters.resolve`` gives, batch by batch as the pending shards stream back, each document's
+   cluster, its size and, for all but one member, the id of the document kept in its place.
+
+Keep rule (deterministic: the same input keeps the same documents whatever the batching): in each
+cluster the document with the longest text is kept; among equally long ones, the one whose id has
+the smallest 64-bit xxh3 hash. A dropped copy is an ``exact_duplicate`` when its normalised text
+is the kept document's, else a ``near_duplicate``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+
+from thresher.config import DedupConfig
+
+PARTITIONS = 32
+_FLUSH_ROWS = 2_000_000  # index rows buffered before they are written out (~36 MB)
+_INDEX_SCHEMA = pa.schema([pa.field("band", pa.int16()), pa.field("key", pa.uint64()), pa.field("doc", pa.int64())])
+
+
+class DedupIndex:
+    def __init__(self, directory: str, config: DedupConfig):
+        self.directory, self.config = directory, config
+        os.makedirs(directory, exist_ok=True)
+        self.bands = config.minhash.lsh()[0] if config.minhash else 0
+        self.count = 0
+        self._lengths: list[np.ndarray] = []
+        self._id_hashes: list[np.ndarray] = []
+        self._text_hashes: list[np.ndarray] = []
+        self._buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._buffered = 0
+        self._writers: dict[int, pq.ParquetWriter] = {}
+
+    def add(self, kept: pa.Table) -> None:
+        """Keys of the next ``kept.num_rows`` pending documents, in the order they were written."""
+        n = kept.num_rows
+        if n == 0:
+            return
+        docs = np.arange(self.count, self.count + n, dtype=np.int64)
+        self.count += n
+        self._lengths.append(pc.fill_null(pc.utf8_length(kept["text"]), 0).to_numpy().astype(np.int64))
+        self._id_hashes.append(np.fromiter((xxhash.xxh3_64_intdigest(i) for i in kept["id"].to_pylist()),
+                                           dtype=np.uint64, count=n))
+        text_hashes = pc.fill_null(kept["dedup_hash"], 0).to_numpy().astype(np.uint64)
+        self._text_hashes.append(text_hashes)
+        if self.bands:
+            keys = pc.list_flatten(kept["dedup_bands"]).to_numpy().astype(np.uint64).reshape(n, self.bands)
+            band = np.broadcast_to(np.arange(self.bands, dtype=np.int16), (n, self.bands))
+            self._append(band.ravel(), keys.ravel(), np.repeat(docs, self.bands))
+        if self.config.exact:
+            self._append(np.full(n, self.bands, dtype=np.int16), text_hashes, docs)
+
+    def _append(self, band: np.ndarray, key: np.ndarray, doc: np.ndarray) -> None:
+        self._buffer.append((band, key, doc))
+        self._buffered += len(key)
+        if self._buffered >= _FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        band, key, doc = (np.concatenate(parts) for parts in zip(*self._buffer))
+        self._buffer, self._buffered = [], 0
+        part = (key % PARTITIONS).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        band, key, doc, part = band[order], key[order], doc[order], part[order]
+        bounds = np.searchsorted(part, np.arange(PARTITIONS + 1))
+        for p in range(PARTITIONS):
+            lo, hi = bounds[p], bounds[p + 1]
+            if lo == hi:
+                continue
+            if p not in self._writers:
+                self._writers[p] = pq.ParquetWriter(self._path(p), _INDEX_SCHEMA, compression="zstd")
+            table = pa.table({"band": band[lo:hi], "key": key[lo:hi], "doc": doc[lo:hi]}, schema=_INDEX_SCHEMA)
+            self._writers[p].write_table(table)
+
+    def _path(self, p: int) -> str:
+        return os.path.join(self.directory, f"index-{p:03d}.parquet")
+
+    def clusters(self) -> "Clusters":
+        import ray
+
+        started = time.time()
+        self._flush()
+        for writer in self._writers.values():
+            writer.close()
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+        id_hashes = np.concatenate(self._id_hashes) if self._id_hashes else np.zeros(0, np.uint64)
+        text_hashes = np.concatenate(self._text_hashes) if self._text_hashes else np.zeros(0, np.uint64)
+        task = ray.remote(num_cpus=1)(_links_task)
+        links = ray.get([task.remote(self._path(p)) for p in sorted(self._writers)])
+        u = np.concatenate([l[0] for l in links]) if links else np.zeros(0, np.int64)
+        v = np.concatenate([l[1] for l in links]) if links else np.zeros(0, np.int64)
+        clusters = Clusters.from_links(u, v, lengths, id_hashes, text_hashes)
+        clusters.stats["seconds"] = round(time.time() - started, 3)
+        return clusters
+
+
+def links_of(band: np.ndarray, key: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) pairs linking each document to the smallest ordinal it shares a (band, key) with."""
+    if len(key) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.lexsort((doc, key, band))
+    band, key, doc = band[order], key[order], doc[order]
+    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
+    starts = np.r_[True, ~same]
+    group = np.cumsum(starts) - 1
+    first = doc[np.flatnonzero(starts)][group]
+    follow = np.r_[False, same]
+    u, v = first[follow], doc[follow]
+    keep = u != v  # a document repeated in one bucket (one text, two bands equal) links nothing
+    pairs = np.unique(np.stack([u[keep], v[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), np.int64)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _links_task(path: str) -> tuple[np.ndarray, np.ndarray]:
+    table = pq.read_table(path)
+    return links_of(table["band"].to_numpy(), table["key"].to_numpy(), table["doc"].to_numpy())
+
+
+@dataclass
+class Clusters:
+    members: np.ndarray  # sorted ordinals of documents in a cluster of two or more
+    keeper: np.ndarray  # for each member, the ordinal of its cluster's kept document
+    size: np.ndarray  # for each member, its cluster's size
+    text_hashes: np.ndarray  # per ordinal
+    stats: dict
+
+    @classmethod
+    def from_links(cls, u, v, lengths, id_hashes, text_hashes) -> "Clusters":
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        nodes = np.unique(np.concatenate([u, v]))
+        if len(nodes) == 0:
+            empty = np.zeros(0, np.int64)
+            return cls(empty, empty, empty, text_hashes, {"links": 0, "clusters": 0, "documents_in_clusters": 0})
+        ui, vi = np.searchsorted(nodes, u), np.searchsorted(nodes, v)
+        graph = coo_matrix((np.ones(len(ui), np.int8), (ui, vi)), shape=(len(nodes), len(nodes)))
+        count, label = connected_components(graph, directed=False)
+        # Keep rule: longest text first, then smallest id hash; lexsort's last key sorts first.
+        order = np.lexsort((id_hashes[nodes], -lengths[nodes], label))
+        first = np.r_[True, label[order][1:] != label[order][:-1]]
+        keeper_of_label = np.empty(count, np.int64)
+        keeper_of_label[label[order][first]] = nodes[order][first]
+        sizes = np.bincount(label, minlength=count)
+        stats = {"links": int(len(u)), "clusters": int(count), "documents_in_clusters": int(len(nodes))}
+        return cls(nodes, keeper_of_label[label], sizes[label], text_hashes, stats)
+
+    def keepers(self) -> np.ndarray:
+        return np.unique(self.keeper)
+
+    def resolve(self, ordinals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a run of ordinals: (kept document's ordinal, or -1 when alone; cluster size;
+        whether the text is an exact copy of the kept document's)."""
+        keeper = np.full(len(ordinals), -1, np.int64)
+        size = np.ones(len(ordinals), np.int64)
+        if len(self.members):
+            pos = np.minimum(np.searchsorted(self.members, ordinals), len(self.members) - 1)
+            inside = self.members[pos] == ordinals
+            keeper[inside], size[inside] = self.keeper[pos[inside]], self.size[pos[inside]]
+        exact = (keeper >= 0) & (self.text_hashes[ordinals] == self.text_hashes[np.maximum(keeper, 0)])
+        return keeper, size, exact

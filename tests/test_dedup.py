@@ -1,0 +1,92 @@
+"""The dedup stage: keys per batch, clusters across the run, the keep rule, routing and counts."""
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import TESTDATA
+from thresher.config import DedupConfig, OutputConfig
+from thresher.filters.dedup import DedupKeys
+from thresher.pipelines.dedup import Clusters, links_of
+from thresher.pipelines.output import OutputWriter
+from thresher.schema import empty_row, rows_to_table
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def mirrored(corpus, seed):
+    """Real documents, some served again by mirrors: an exact copy under another source and URL,
+    or the same text with other whitespace and case (which exact dedup must also catch)."""
+    rng = random.Random(seed)
+    originals = corpus[:120]
+    rows = [empty_row(id=f"doc-{i}", source=d["source"], text=d["text"], status="kept") for i, d in enumerate(originals)]
+    copies = {}
+    for i in rng.sample(range(len(originals)), 30):
+        text = originals[i]["text"]
+        if i % 2:
+            text = "\n\n".join(line.upper() if j == 0 else "  " + line for j, line in enumerate(text.split("\n")))
+        rows.append(empty_row(id=f"mirror-{i}", source="mirror", text=text, status="kept"))
+        copies[f"mirror-{i}"] = f"doc-{i}"
+    rng.shuffle(rows)
+    return rows, copies
+
+
+def run_dedup(rows, tmp_path, config=DedupConfig(minhash=None), batch=16):
+    writer = OutputWriter(OutputConfig(path=str(tmp_path), shard_rows=50, row_group_rows=10), config)
+    keys = DedupKeys(config)
+    for i in range(0, len(rows), batch):
+        writer.add(keys(rows_to_table(rows[i : i + batch])))
+    manifest = writer.commit(["dedup"], {})
+    return manifest, pq.read_table(tmp_path / "documents").to_pylist(), pq.read_table(tmp_path / "rejected").to_pylist()
+
+
+def test_links_join_every_document_sharing_a_key_to_the_smallest():
+    band = np.array([0, 0, 0, 1, 1, 0], np.int16)
+    key = np.array([7, 7, 9, 7, 7, 7], np.uint64)
+    doc = np.array([5, 2, 3, 5, 4, 8], np.int64)
+    u, v = links_of(band, key, doc)
+    assert sorted(zip(u.tolist(), v.tolist())) == [(2, 5), (2, 8), (4, 5)]
+
+
+def test_keep_rule_longest_text_then_smallest_id_hash():
+    lengths = np.array([10, 30, 30, 5])
+    id_hashes = np.array([1, 9, 4, 0], np.uint64)
+    clusters = Clusters.from_links(np.array([0, 0, 1]), np.array([1, 2, 3]), lengths, id_hashes, np.arange(4, dtype=np.uint64))
+    keeper, size, _ = clusters.resolve(np.arange(4))
+    assert keeper.tolist() == [2, 2, 2, 2] and size.tolist() == [4, 4, 4, 4]
+
+
+def test_exact_copies_of_real_documents_are_dropped_and_counted(corpus, tmp_path, ray_local):
+    rows, copies = mirrored(corpus, seed=1)
+    manifest, documents, rejected = run_dedup(rows, tmp_path)
+    assert len(documents) == 120 and len(rejected) == 30
+    assert manifest["counts"]["rejected"] == {"exact_duplicate": 30}
+    assert manifest["stages"]["dedup"] == {"in": 150, "out": 120, "rejected": {"exact_duplicate": 30},
+                                          "rejected_chars": manifest["stages"]["dedup"]["rejected_chars"], "errored": 0}
+    kept_ids = {d["id"] for d in documents}
+    for r in rejected:  # equal lengths: the smaller id hash wins, so either side may be the copy
+        pair = {r["id"], r["duplicate_of"]}
+        assert r["stage"] == "dedup" and r["duplicate_of"] in kept_ids
+        assert any(pair == {m, o} for m, o in copies.items()), pair
+    clustered = [d for d in documents if d["dup_cluster_size"] == 2]
+    assert len(clustered) == 30 and all(d["dup_cluster"] == d["id"] for d in documents)
+    # The index stays with the output, for later runs to dedup against.
+    assert (tmp_path / "dedup" / "ids.parquet").exists()
+
+
+def test_same_input_keeps_the_same_documents_whatever_the_order_and_batching(corpus, tmp_path, ray_local):
+    kept = []
+    for seed, batch in ((1, 16), (2, 7)):
+        rows, _ = mirrored(corpus, seed=1)
+        random.Random(seed).shuffle(rows)
+        _, documents, _ = run_dedup(rows, tmp_path / f"run{seed}", batch=batch)
+        kept.append(sorted(d["id"] for d in documents))
+    assert kept[0] == kept[1]
