@@ -14,6 +14,11 @@ It runs in three steps around the streaming run:
 3. ``Clusters.resolve`` gives, batch by batch as the pending shards stream back, each document's
    cluster, its size and, for all but one member, the id of the document kept in its place.
 
+Against earlier releases (``dedup.against``): an earlier run's output keeps its index (``dedup/``:
+the key partitions and ``ids.parquet``). Its kept documents join the link tasks, partition by
+partition, with ordinals after this run's, and always win the keep rule: a document duplicating
+one already released is dropped, with ``duplicate_of`` naming the released one.
+
 Keep rule (deterministic: the same input keeps the same documents whatever the batching): in each
 cluster the document with the longest text is kept; among equally long ones, the one whose id has
 the smallest 64-bit xxh3 hash. A dropped copy is an ``exact_duplicate`` when its normalised text
@@ -36,7 +41,34 @@ from thresher.config import DedupConfig
 
 PARTITIONS = 32
 _FLUSH_ROWS = 2_000_000  # index rows buffered before they are written out (~36 MB)
+IDS_SCHEMA = pa.schema([pa.field("doc", pa.int64()), pa.field("id", pa.string()), pa.field("kept", pa.bool_()),
+                        pa.field("text_hash", pa.uint64())])
+_RELEASED = np.iinfo(np.int64).max  # the "length" of a released document: it always wins the keep rule
 _INDEX_SCHEMA = pa.schema([pa.field("band", pa.int16()), pa.field("key", pa.uint64()), pa.field("doc", pa.int64())])
+
+
+def index_settings(config: DedupConfig) -> dict:
+    """What must be equal for two runs' keys to be comparable."""
+    mh = config.minhash
+    minhash = None if mh is None else {"num_perm": mh.num_perm, "seed": mh.seed, "ngram": mh.ngram, "lsh": list(mh.lsh())}
+    return {"partitions": PARTITIONS, "exact": config.exact, "minhash": minhash}
+
+
+@dataclass
+class Released:
+    """An earlier run's kept documents, as this run's link tasks and keep rule need them."""
+
+    directory: str
+    first: int  # this release's first ordinal in the current run's numbering
+    ids: list[str]
+    kept: np.ndarray
+    text_hashes: np.ndarray
+
+    @classmethod
+    def load(cls, output_dir: str, first: int) -> "Released":
+        table = pq.read_table(os.path.join(output_dir, "dedup", "ids.parquet"))
+        return cls(os.path.join(output_dir, "dedup"), first, table["id"].to_pylist(),
+                   table["kept"].to_numpy(zero_copy_only=False), table["text_hash"].to_numpy())
 
 
 class DedupIndex:
@@ -45,6 +77,7 @@ class DedupIndex:
         os.makedirs(directory, exist_ok=True)
         self.bands = config.minhash.lsh()[0] if config.minhash else 0
         self.count = 0
+        self.released: list[Released] = []
         self._lengths: list[np.ndarray] = []
         self._id_hashes: list[np.ndarray] = []
         self._text_hashes: list[np.ndarray] = []
@@ -60,8 +93,7 @@ class DedupIndex:
         docs = np.arange(self.count, self.count + n, dtype=np.int64)
         self.count += n
         self._lengths.append(pc.fill_null(pc.utf8_length(kept["text"]), 0).to_numpy().astype(np.int64))
-        self._id_hashes.append(np.fromiter((xxhash.xxh3_64_intdigest(i) for i in kept["id"].to_pylist()),
-                                           dtype=np.uint64, count=n))
+        self._id_hashes.append(_id_hashes(kept["id"].to_pylist()))
         text_hashes = pc.fill_null(kept["dedup_hash"], 0).to_numpy().astype(np.uint64)
         self._text_hashes.append(text_hashes)
         if self.bands:
@@ -108,13 +140,28 @@ class DedupIndex:
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         id_hashes = np.concatenate(self._id_hashes) if self._id_hashes else np.zeros(0, np.uint64)
         text_hashes = np.concatenate(self._text_hashes) if self._text_hashes else np.zeros(0, np.uint64)
+        self.released, first = [], self.count
+        for prior in self.config.against:
+            self.released.append(Released.load(prior, first))
+            first += len(self.released[-1].ids)
+        for r in self.released:
+            lengths = np.concatenate([lengths, np.full(len(r.ids), _RELEASED, np.int64)])
+            id_hashes = np.concatenate([id_hashes, _id_hashes(r.ids)])
+            text_hashes = np.concatenate([text_hashes, r.text_hashes])
         task = ray.remote(num_cpus=1)(_links_task)
-        links = ray.get([task.remote(self._path(p)) for p in sorted(self._writers)])
-        u = np.concatenate([l[0] for l in links]) if links else np.zeros(0, np.int64)
-        v = np.concatenate([l[1] for l in links]) if links else np.zeros(0, np.int64)
+        released = ray.put([(r.directory, r.first, r.kept) for r in self.released])
+        links = ray.get([task.remote(self._path(p), released) for p in range(PARTITIONS)])
+        u = np.concatenate([l[0] for l in links])
+        v = np.concatenate([l[1] for l in links])
         clusters = Clusters.from_links(u, v, lengths, id_hashes, text_hashes)
         clusters.stats["seconds"] = round(time.time() - started, 3)
         return clusters
+
+    def released_id(self, ordinal: int) -> str:
+        for r in self.released:
+            if r.first <= ordinal < r.first + len(r.ids):
+                return r.ids[ordinal - r.first]
+        raise KeyError(ordinal)
 
 
 def links_of(band: np.ndarray, key: np.ndarray, doc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,9 +181,24 @@ def links_of(band: np.ndarray, key: np.ndarray, doc: np.ndarray) -> tuple[np.nda
     return pairs[:, 0], pairs[:, 1]
 
 
-def _links_task(path: str) -> tuple[np.ndarray, np.ndarray]:
-    table = pq.read_table(path)
+def _links_task(path: str, released: list) -> tuple[np.ndarray, np.ndarray]:
+    """Links within one key partition of this run and of the releases it is checked against."""
+    parts = [pq.read_table(path)] if os.path.exists(path) else []
+    for directory, first, kept in released:
+        prior = os.path.join(directory, os.path.basename(path))
+        if os.path.exists(prior):
+            table = pq.read_table(prior)
+            doc = table["doc"].to_numpy()
+            table = table.filter(pa.array(kept[doc]))  # a copy the release dropped is not released
+            parts.append(table.set_column(2, "doc", pa.array(table["doc"].to_numpy() + first)))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    table = pa.concat_tables(parts)
     return links_of(table["band"].to_numpy(), table["key"].to_numpy(), table["doc"].to_numpy())
+
+
+def _id_hashes(ids: list[str]) -> np.ndarray:
+    return np.fromiter((xxhash.xxh3_64_intdigest(i) for i in ids), dtype=np.uint64, count=len(ids))
 
 
 @dataclass

@@ -25,11 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from thresher.config import DedupConfig, OutputConfig
+from thresher.pipelines.dedup import IDS_SCHEMA, index_settings
 from thresher.schema import (DOCUMENT_SCHEMA, ERROR_SCHEMA, ERRORED, KEPT, REJECTED, REJECTED_SCHEMA, SKIPPED)
 
 DEDUP_STAGE = "dedup"
 DEDUP_INDEX = "dedup"  # the index of a run's keys, kept with its output for later runs to dedup against
-_IDS_SCHEMA = pa.schema([pa.field("doc", pa.int64()), pa.field("id", pa.string()), pa.field("kept", pa.bool_())])
 
 STREAMS = ("documents", "rejected", "errors")
 MANIFEST = "manifest.json"
@@ -190,8 +190,8 @@ class OutputWriter:
         clusters = self.dedup_index.clusters()
         files = [os.path.join(self.pending.directory, s["file"]) for s in self.pending.close() if s["rows"]]
         keepers = clusters.keepers()
-        keeper_ids: dict[int, str] = {}
-        ids_writer = pq.ParquetWriter(os.path.join(self.dedup_index.directory, "ids.parquet"), _IDS_SCHEMA)
+        keeper_ids = {k: self.dedup_index.released_id(k) for k in keepers[keepers >= self.dedup_index.count].tolist()}
+        ids_writer = pq.ParquetWriter(os.path.join(self.dedup_index.directory, "ids.parquet"), IDS_SCHEMA)
         start = 0
         for path in files:  # first pass, ids only: the kept document of a cluster may come later
             ids = pq.read_table(path, columns=["id"])["id"]
@@ -199,8 +199,9 @@ class OutputWriter:
             keeper_ids.update(zip((local + start).tolist(), ids.take(local).to_pylist()))
             ordinals = np.arange(start, start + len(ids))
             keeper, _, _ = clusters.resolve(ordinals)
-            ids_writer.write_table(pa.table({"doc": ordinals, "id": ids, "kept": (keeper < 0) | (keeper == ordinals)},
-                                            schema=_IDS_SCHEMA))
+            kept = (keeper < 0) | (keeper == ordinals)
+            text_hashes = clusters.text_hashes[ordinals]
+            ids_writer.write_table(pa.table([ordinals, ids, kept, text_hashes], schema=IDS_SCHEMA))
             start += len(ids)
         ids_writer.close()
         start = 0
@@ -229,7 +230,7 @@ class OutputWriter:
                     self._add_rejected(copies)
             os.remove(path)
         shutil.rmtree(self.pending.directory)
-        self.dedup_stats = clusters.stats
+        self.dedup_stats = {**clusters.stats, "index": index_settings(self.dedup_index.config)}
 
     def commit(self, stage_order: list[str], extra: dict) -> dict:
         """Close every shard, swap the staging folder into place, then write the manifest."""

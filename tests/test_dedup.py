@@ -90,3 +90,32 @@ def test_same_input_keeps_the_same_documents_whatever_the_order_and_batching(cor
         _, documents, _ = run_dedup(rows, tmp_path / f"run{seed}", batch=batch)
         kept.append(sorted(d["id"] for d in documents))
     assert kept[0] == kept[1]
+
+
+def test_a_new_crawl_is_deduplicated_against_an_earlier_release(corpus, tmp_path, ray_local):
+    release = [empty_row(id=f"doc-{i}", text=d["text"], status="kept") for i, d in enumerate(corpus[:100])]
+    run_dedup(release, tmp_path / "release")
+    # The next crawl: 20 pages seen again (half with their whitespace changed), 39 new ones.
+    again = [empty_row(id=f"recrawl-{i}", text=corpus[i]["text"] + ("\n" if i % 2 else ""), status="kept")
+             for i in range(0, 100, 5)]
+    new = [empty_row(id=f"new-{i}", text=d["text"], status="kept") for i, d in enumerate(corpus[100:139])]
+    # (corpus[139] is a Readability test page with the same lorem ipsum as corpus[100])
+    config = DedupConfig(minhash=None, against=[str(tmp_path / "release")])
+    manifest, documents, rejected = run_dedup(again + new, tmp_path / "next", config=config)
+    assert sorted(d["id"] for d in documents) == sorted(r["id"] for r in new)
+    assert {r["id"]: r["duplicate_of"] for r in rejected} == {f"recrawl-{i}": f"doc-{i}" for i in range(0, 100, 5)}
+    assert manifest["counts"]["rejected"] == {"exact_duplicate": 20}
+
+
+def test_against_refuses_an_output_without_a_compatible_index(tmp_path):
+    from thresher.config import ConfigError, load_config
+
+    def config(prior, **dedup):
+        return load_config("pipelines/configs/sample.yaml", overrides=[
+            f"stages.dedup={{against: [{prior}], {', '.join(f'{k}: {v}' for k, v in dedup.items())}}}"])
+
+    with pytest.raises(ConfigError, match=r"stages.dedup.against\[0\]: .* is not a complete thresher output"):
+        config(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"counts": {}}))
+    with pytest.raises(ConfigError, match="made without the dedup stage"):
+        config(tmp_path)

@@ -286,10 +286,32 @@ def load_config(
         config = RunConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format_error(e)) from None
+    if config.stages.dedup:
+        _check_releases(config.stages.dedup)
     for i, p in enumerate(config.input.paths):
         if not _exists(p):
             raise ConfigError(f"input.paths[{i}]: no such file, folder or glob match: {p}")
     return config
+
+
+def _check_releases(dedup: DedupConfig) -> None:
+    """An earlier output to dedup against must have its index, made with the same key settings."""
+    import json
+
+    from thresher.pipelines.dedup import index_settings
+
+    wanted = index_settings(dedup)
+    for i, prior in enumerate(dedup.against):
+        key = f"stages.dedup.against[{i}]"
+        try:
+            with open(os.path.join(prior, "manifest.json"), encoding="utf-8") as f:
+                made = json.load(f).get("dedup", {}).get("index")
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{key}: {prior} is not a complete thresher output ({e})") from None
+        if made is None or not os.path.exists(os.path.join(prior, "dedup", "ids.parquet")):
+            raise ConfigError(f"{key}: {prior} was made without the dedup stage: it has no index to dedup against")
+        if made != wanted:
+            raise ConfigError(f"{key}: {prior} was deduplicated with other key settings ({made}); this run uses {wanted}")
 
 
 def _exists(path: str) -> bool:
