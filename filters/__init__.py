@@ -1,3 +1,5 @@
-"""Per-document filters and taggers (language, heuristic quality, URL rules, PII, decontamination)
-and the corpus-wide dedup stage's per-batch pieces. Each is plain Python over Arrow batches: signals
-in, keep or (drop, reason) out. None exists yet: issue #3 brings the first ones."""
+"""Per-document stages over Arrow batches: the filters (url, language, quality) with the
+keep | (drop, reason) contract of ``base.FilterStage``, PII redaction, and the dedup stage's
+per-batch half (MinHash signatures and LSH band keys; the corpus-wide half is pipelines/dedup.py).
+Where a datatrove filter exists it is reused or, where too slow, re-implemented and tested against
+it as the oracle on real text."""
