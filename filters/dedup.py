@@ -5,7 +5,8 @@ clusters, the keep rule) is pipelines/dedup.py.
 - ``dedup_hash``: 64-bit hash of the normalised text (case folded, whitespace collapsed), the key
   of exact duplicates;
 - ``dedup_bands``: one 64-bit key per LSH band of the document's MinHash signature; two documents
-  sharing any band key are near-duplicate candidates.
+  sharing any band key are near-duplicate candidates;
+- ``dedup_signature``: with ``minhash.verify``, the signature itself, to check candidates.
 """
 
 from __future__ import annotations
@@ -50,13 +51,18 @@ class DedupKeys:
         for i, text in zip(kept, texts):
             hashes[i] = normalised_hash(text)
         bands = [None] * batch.num_rows
+        signatures = [None] * batch.num_rows
         if self.config.minhash:
             from thresher.filters.minhash import band_keys
 
             b, r = self.config.minhash.lsh()
-            keys = band_keys(self.hasher.signatures(texts), b, r)
-            for i, row_keys in zip(kept, keys.tolist()):
+            sigs = self.hasher.signatures(texts)
+            for i, row_keys in zip(kept, band_keys(sigs, b, r).tolist()):
                 bands[i] = row_keys
-        batch = batch.set_column(batch.schema.get_field_index("dedup_hash"), "dedup_hash", pa.array(hashes, pa.uint64()))
-        return batch.set_column(batch.schema.get_field_index("dedup_bands"), "dedup_bands",
-                                pa.array(bands, pa.list_(pa.uint64())))
+            if self.config.minhash.verify:
+                for i, sig in zip(kept, sigs.tolist()):
+                    signatures[i] = sig
+        for name, values, kind in (("dedup_hash", hashes, pa.uint64()), ("dedup_bands", bands, pa.list_(pa.uint64())),
+                                   ("dedup_signature", signatures, pa.list_(pa.uint32()))):
+            batch = batch.set_column(batch.schema.get_field_index(name), name, pa.array(values, kind))
+        return batch

@@ -11,6 +11,8 @@ It runs in three steps around the streaming run:
    1/``PARTITIONS`` of the keys, so a task's memory is bounded by the corpus size over that.
    The links (candidate pairs only, not the corpus) come back to the driver, where SciPy's
    connected components (C, linear time) turns them into clusters.
+   With ``minhash.verify``, a candidate link is kept only if the two documents' estimated Jaccard
+   (signatures memory-mapped from the index, a chunk of links at a time) reaches the threshold.
 3. ``Clusters.resolve`` gives, batch by batch as the pending shards stream back, each document's
    cluster, its size and, for all but one member, the id of the document kept in its place.
 
@@ -40,6 +42,8 @@ import xxhash
 from thresher.config import DedupConfig
 
 PARTITIONS = 32
+NO_KEY = 0  # filters.minhash's band key of a text without shingles
+SIGNATURES = "signatures.u32"  # with verify: each document's MinHash signature, by ordinal
 _FLUSH_ROWS = 2_000_000  # index rows buffered before they are written out (~36 MB)
 IDS_SCHEMA = pa.schema([pa.field("doc", pa.int64()), pa.field("id", pa.string()), pa.field("kept", pa.bool_()),
                         pa.field("text_hash", pa.uint64())])
@@ -76,6 +80,8 @@ class DedupIndex:
         self.directory, self.config = directory, config
         os.makedirs(directory, exist_ok=True)
         self.bands = config.minhash.lsh()[0] if config.minhash else 0
+        self.verify = bool(config.minhash and config.minhash.verify)
+        self._signatures_path = os.path.join(directory, SIGNATURES)
         self.count = 0
         self.released: list[Released] = []
         self._lengths: list[np.ndarray] = []
@@ -97,9 +103,13 @@ class DedupIndex:
         text_hashes = pc.fill_null(kept["dedup_hash"], 0).to_numpy().astype(np.uint64)
         self._text_hashes.append(text_hashes)
         if self.bands:
-            keys = pc.list_flatten(kept["dedup_bands"]).to_numpy().astype(np.uint64).reshape(n, self.bands)
-            band = np.broadcast_to(np.arange(self.bands, dtype=np.int16), (n, self.bands))
-            self._append(band.ravel(), keys.ravel(), np.repeat(docs, self.bands))
+            keys = pc.list_flatten(kept["dedup_bands"]).to_numpy().astype(np.uint64)
+            band = np.tile(np.arange(self.bands, dtype=np.int16), n)
+            real = keys != NO_KEY  # a text without shingles has no band keys to share
+            self._append(band[real], keys[real], np.repeat(docs, self.bands)[real])
+            if self.verify:
+                with open(self._signatures_path, "ab") as f:
+                    f.write(pc.list_flatten(kept["dedup_signature"]).to_numpy().astype(np.uint32).tobytes())
         if self.config.exact:
             self._append(np.full(n, self.bands, dtype=np.int16), text_hashes, docs)
 
@@ -150,12 +160,41 @@ class DedupIndex:
             text_hashes = np.concatenate([text_hashes, r.text_hashes])
         task = ray.remote(num_cpus=1)(_links_task)
         released = ray.put([(r.directory, r.first, r.kept) for r in self.released])
-        links = ray.get([task.remote(self._path(p), released) for p in range(PARTITIONS)])
-        u = np.concatenate([l[0] for l in links])
-        v = np.concatenate([l[1] for l in links])
+        exact_band = self.bands if self.config.exact else -1
+        links = ray.get([task.remote(self._path(p), released, exact_band) for p in range(PARTITIONS)])
+        u, v, exact = (np.concatenate([link[i] for link in links]) for i in range(3))
+        candidates = len(u)
+        if self.verify:
+            keep = exact | self._similar(u, v)
+            u, v = u[keep], v[keep]
         clusters = Clusters.from_links(u, v, lengths, id_hashes, text_hashes)
-        clusters.stats["seconds"] = round(time.time() - started, 3)
+        clusters.stats.update(candidate_links=int(candidates), seconds=round(time.time() - started, 3))
         return clusters
+
+    def _similar(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Whether each candidate pair's estimated Jaccard reaches the threshold. Signatures are
+        read from disk (memory-mapped) for the linked documents only, a chunk of links at a time;
+        a pair with a released document whose run kept no signatures is taken as it is."""
+        threshold = self.config.minhash.threshold or 0.8
+        num_perm = self.config.minhash.num_perm
+        tables = [(0, self.count, self._signatures_path)] + [
+            (r.first, len(r.ids), os.path.join(r.directory, SIGNATURES)) for r in self.released]
+        maps = [(first, n, np.memmap(path, np.uint32, "r", shape=(n, num_perm)))
+                for first, n, path in tables if n and os.path.exists(path)]
+
+        def rows(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            out, found = np.zeros((len(docs), num_perm), np.uint32), np.zeros(len(docs), bool)
+            for first, n, sigs in maps:
+                inside = (docs >= first) & (docs < first + n)
+                out[inside], found[inside] = sigs[docs[inside] - first], True
+            return out, found
+
+        keep = np.ones(len(u), bool)
+        for lo in range(0, len(u), 100_000):
+            (a, found_a), (b, found_b) = rows(u[lo : lo + 100_000]), rows(v[lo : lo + 100_000])
+            estimate = (a == b).mean(axis=1)
+            keep[lo : lo + 100_000] = ~(found_a & found_b) | (estimate >= threshold)
+        return keep
 
     def released_id(self, ordinal: int) -> str:
         for r in self.released:
@@ -181,8 +220,9 @@ def links_of(band: np.ndarray, key: np.ndarray, doc: np.ndarray) -> tuple[np.nda
     return pairs[:, 0], pairs[:, 1]
 
 
-def _links_task(path: str, released: list) -> tuple[np.ndarray, np.ndarray]:
-    """Links within one key partition of this run and of the releases it is checked against."""
+def _links_task(path: str, released: list, exact_band: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Links within one key partition of this run and of the releases it is checked against:
+    (u, v, whether the link comes from the exact-text key)."""
     parts = [pq.read_table(path)] if os.path.exists(path) else []
     for directory, first, kept in released:
         prior = os.path.join(directory, os.path.basename(path))
@@ -192,9 +232,13 @@ def _links_task(path: str, released: list) -> tuple[np.ndarray, np.ndarray]:
             table = table.filter(pa.array(kept[doc]))  # a copy the release dropped is not released
             parts.append(table.set_column(2, "doc", pa.array(table["doc"].to_numpy() + first)))
     if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
     table = pa.concat_tables(parts)
-    return links_of(table["band"].to_numpy(), table["key"].to_numpy(), table["doc"].to_numpy())
+    band, key, doc = table["band"].to_numpy(), table["key"].to_numpy(), table["doc"].to_numpy()
+    exact = band == exact_band
+    eu, ev = links_of(band[exact], key[exact], doc[exact])
+    nu, nv = links_of(band[~exact], key[~exact], doc[~exact])
+    return np.r_[eu, nu], np.r_[ev, nv], np.r_[np.ones(len(eu), bool), np.zeros(len(nu), bool)]
 
 
 def _id_hashes(ids: list[str]) -> np.ndarray:

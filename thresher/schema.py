@@ -64,6 +64,7 @@ INTERNAL_FIELDS = [
     pa.field("duplicate_of", pa.string()),  # dedup: the id of the document kept in this one's place
     pa.field("dedup_hash", pa.uint64()),  # dedup: hash of the normalised text (exact duplicates)
     pa.field("dedup_bands", pa.list_(pa.uint64())),  # dedup: one LSH key per band of the MinHash signature
+    pa.field("dedup_signature", pa.list_(pa.uint32())),  # dedup with verify: the MinHash signature
 ]
 
 ROW_SCHEMA = pa.schema(DOCUMENT_FIELDS + INTERNAL_FIELDS)
