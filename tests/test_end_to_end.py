@@ -17,7 +17,7 @@ from thresher.schema import DOCUMENT_SCHEMA, ERROR_SCHEMA, REJECTED_SCHEMA
 pytestmark = pytest.mark.slow
 
 
-EXTRACT_ONLY = [f"stages.{stage}=false" for stage in ("url", "language", "quality", "pii")]
+EXTRACT_ONLY = [f"stages.{stage}=false" for stage in ("url", "language", "quality", "pii", "dedup")]
 
 
 def words(text):
@@ -63,7 +63,7 @@ def test_sample_counts_add_up(sample_output):
 def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     manifest = json.loads((sample_output / "manifest.json").read_text())
     funnel = manifest["stages"]
-    assert list(funnel) == ["url", "extract", "language", "quality", "pii"]
+    assert list(funnel) == ["url", "extract", "language", "quality", "pii", "dedup"]
     for before, after in zip(list(funnel.values()), list(funnel.values())[1:]):
         assert after["in"] == before["out"]
     for stage in funnel.values():
@@ -75,10 +75,11 @@ def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     assert all(d["language"] == "en" and d["language_score"] > 0.65 for d in docs)
     assert all(d["quality"]["gopher_words"] >= 50 and d["pii"] is not None for d in docs)
     assert set(manifest["pii_replacements"]) == {"email", "ip"}
+    assert all(d["dup_cluster"] is not None and d["dup_cluster_size"] >= 1 for d in docs)
 
 
 def test_sample_text_of_known_pages(sample_output):
-    docs = [d for d in documents_and_rejected(sample_output) if d.get("stage") in (None, "language", "quality")]
+    docs = [d for d in documents_and_rejected(sample_output) if d.get("stage") in (None, "language", "quality", "dedup")]
     by_file = {d["source"].rsplit("/", 1)[-1]: d for d in docs}
     truth = [json.loads(line) for line in open(SAMPLES / "extraction_ground_truth.jsonl", encoding="utf-8")]
     for page in truth:
