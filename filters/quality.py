@@ -310,8 +310,10 @@ class QualityFilter(FilterStage):
         signals, reason = self.evaluate(row["text"] or "")
         cleaned = signals.pop("_text")
         row["quality"] = signals
-        if reason is None or self.mode == "tag":
-            row["text"] = cleaned  # a rejected document keeps the text the stage judged
+        # C4's line removal is part of filtering: a kept document gets the cleaned text. A rejected
+        # one keeps the text the stage judged, and tag mode changes no text (C4 may leave none).
+        if reason is None and self.mode == "filter":
+            row["text"] = cleaned
         return reason
 
     def evaluate(self, text: str) -> tuple[dict, str | None]:

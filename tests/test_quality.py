@@ -87,7 +87,8 @@ def test_tag_mode_drops_nothing_and_writes_signals_and_flags(corpus):
         if f["status"] == "rejected":
             assert t["flags"] == [f"quality:{f['reason']}"] and f["stage"] == "quality"
         else:
-            assert t["flags"] is None and t["text"] == f["text"]
+            assert t["flags"] is None
+        assert t["text"] == next(r["text"] for r in rows if r["id"] == t["id"])  # tag mode changes no text
     assert any(f["status"] == "rejected" for f in filtered)
 
 

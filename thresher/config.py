@@ -107,8 +107,8 @@ class GopherQualityConfig(_Strict):
 
 
 class C4Config(_Strict):
-    """C4's rules with FineWeb's settings (no terminal-punctuation line rule). Lines it removes are
-    removed from the text in both modes, as in FineWeb."""
+    """C4's rules with FineWeb's settings (no terminal-punctuation line rule). In filter mode the lines it
+    removes are removed from a kept document's text, as in FineWeb; tag mode changes no text."""
 
     filter_no_terminal_punct: bool = False
     min_num_sentences: int = Field(5, description="-1 disables")
