@@ -1,20 +1,23 @@
 """The MinHash core of the dedup stage, with datasketch (signatures, LSH parameters and buckets) and
 datatrove (text normalisation) as the oracles, on real text."""
 
+import ctypes
 import gzip
 import itertools
 import json
+import mmap
 import tracemalloc
 from collections import defaultdict
 
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32 as datasketch_sha1_hash32
 from datatrove.utils.text import simplify_text
 
 from conftest import TESTDATA
 from thresher.filters.minhash import (MAX_HASH, NO_KEY, MinHasher, band_keys, jaccard, lsh_params, normalize,
-                                      shingles)
+                                      sha1_hash32, shingles)
 
 LICENCES = TESTDATA / "dedup" / "cs336" / "documents_with_fuzzy_duplicates"
 
@@ -63,14 +66,50 @@ def test_signatures_are_datasketchs_bit_for_bit(texts, num_perm, seed, ngram, do
         assert np.array_equal(signature, datasketch_signature(shingles(text, ngram), num_perm, seed))
 
 
-def test_blocks_split_inside_and_across_texts_change_nothing(texts, signatures):
-    """Blocks of 7 shingles: almost every text spans many, a block at a boundary holds the end of
-    one text and the start of the next; an empty text in the batch takes no part of any block."""
+def test_input_hashes_are_datasketchs_sha1_hash32(texts):
+    """Every shingle of the corpus (Chinese and Cyrillic ones run to 7 SHA-1 blocks), then messages
+    of every length from 0 to 299 bytes (the padding's boundaries: 55/56, where the bit length no
+    longer fits in the block, 63/64, 119/120, ...) and of 2 KB, with bytes of every value, all in one
+    call so that lanes mix short and long messages."""
+    corpus = [s for t in texts for s in shingles(t)]
+    assert max(map(len, corpus)) > 300 and sum(not s.isascii() for s in corpus) > 10_000
+    every_byte = bytes(range(256)) * 8
+    edges = [every_byte[n : 2 * n] for n in range(300)] + ["é€😀".encode() * k for k in range(40)] + [every_byte]
+    messages = corpus + edges + corpus[:500]
+    ends = np.cumsum([len(m) for m in messages])
+    starts = ends - [len(m) for m in messages]
+    ours = sha1_hash32(b"".join(messages), starts, ends)
+    assert ours.dtype == np.uint32
+    assert ours.tolist() == [datasketch_sha1_hash32(m) for m in messages]
+    assert sha1_hash32(b"", np.zeros(0, np.int64), np.zeros(0, np.int64)).size == 0
+    for bad in ([0, 3], [5]), ([-1], [2]), ([3], [2]):  # past the end, before the start, reversed
+        with pytest.raises(ValueError):
+            sha1_hash32(b"abcd", *map(np.array, bad))
+
+
+def test_no_byte_past_a_message_is_read():
+    """The compiled SHA-1 reads whole 64-byte blocks through masked loads: messages ending where an
+    unreadable page begins would crash it if one byte past their end were read."""
+    page = mmap.PAGESIZE
+    memory = mmap.mmap(-1, 2 * page)
+    assert ctypes.CDLL(None).mprotect(ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(memory)) + page),
+                                      ctypes.c_size_t(page), 0) == 0
+    memory[:page] = bytes(range(256)) * (page // 256)
+    first = memoryview(memory)[:page]
+    lengths = np.array([*range(200), 1000, page])
+    ours = sha1_hash32(first, page - lengths, np.full(lengths.size, page))
+    assert ours.tolist() == [datasketch_sha1_hash32(first[page - n :]) for n in lengths]
+
+
+def test_batch_composition_changes_nothing(texts, signatures):
+    """A text's signature is the same alone, in any batch, next to an empty text."""
     batch = texts[:60] + [""] + texts[60:120]
-    small = MinHasher(max_cells=112 * 7).signatures(batch)
-    assert np.array_equal(small[:60], signatures[:60])
-    assert np.array_equal(small[61:], signatures[60:120])
-    assert (small[60] == MAX_HASH).all()
+    mixed = MinHasher().signatures(batch)
+    assert np.array_equal(mixed[:60], signatures[:60])
+    assert np.array_equal(mixed[61:], signatures[60:120])
+    assert (mixed[60] == MAX_HASH).all()
+    for i in (0, 7, 300):
+        assert np.array_equal(MinHasher().signatures([texts[i]])[0], signatures[i])
 
 
 def test_signing_given_shingles_equals_signing_texts(texts, signatures):
@@ -92,6 +131,7 @@ def test_short_and_empty_texts(corpus):
     assert np.array_equal(sigs[2], datasketch_signature(shingles(short)))
     assert np.array_equal(sigs[1], MinHash(num_perm=112).hashvalues)  # datasketch's empty MinHash
     assert (sigs[[1, 3]] == MAX_HASH).all()
+    assert (MinHasher().sign([[], []]) == MAX_HASH).all() and MinHasher().sign([]).shape == (0, 112)
     keys = band_keys(sigs, 14, 8)
     assert (keys[[1, 3]] == NO_KEY).all() and (keys[[0, 2]] != NO_KEY).all()
     assert jaccard(sigs[1], sigs[3]) == 0.0 and jaccard(sigs[0], sigs[1]) == 0.0
@@ -158,9 +198,10 @@ def test_near_duplicate_licences_share_a_band():
 
 def test_five_megabyte_text_is_signed_in_bounded_memory(texts, signatures):
     """The corpus joined into one 5 MB text (~770,000 shingles): its whole (shingles x 112) matrix
-    would take 340 MB (datasketch's update_batch peaks at ~720 MB on it). Blocks of 2**21 cells keep
-    the MinHash part at ~20 MB; the ~80 MB peak is the normalisation's copies of the text (4 bytes
-    a character: it has characters outside the BMP) and its list of words."""
+    would take 340 MB (datasketch's update_batch peaks at ~720 MB on it). Past the shingles' offsets,
+    the MinHash part takes 4 bytes a shingle (its compiled loops allocate ~50 KB of their own, which
+    tracemalloc does not see); the ~80 MB peak is the normalisation's copies of the text (4 bytes a
+    character: it has characters outside the BMP) and its list of words."""
     text = "\n\n".join(texts)
     text = (text * (5_000_000 // len(text.encode()) + 1)).encode()[:5_000_000].decode("utf-8", "ignore")
     hasher = MinHasher()
