@@ -19,13 +19,12 @@ import uuid
 from collections import Counter
 
 import numpy as np
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from thresher.config import DedupConfig, OutputConfig
-from thresher.pipelines.dedup import IDS_SCHEMA, index_settings
+from thresher.pipelines.dedup import IDS_SCHEMA, DedupIndex, index_settings
 from thresher.schema import (DOCUMENT_SCHEMA, ERROR_SCHEMA, ERRORED, KEPT, REJECTED, REJECTED_SCHEMA, SKIPPED)
 
 DEDUP_STAGE = "dedup"
@@ -117,8 +116,6 @@ class OutputWriter:
         # With dedup on, kept documents wait in pending shards until the whole run has been seen.
         self.dedup_index = self.pending = None
         if dedup is not None:
-            from thresher.pipelines.dedup import DedupIndex
-
             self.pending = ShardWriter(os.path.join(self.staging, "pending"), DOCUMENT_SCHEMA, config)
             self.dedup_index = DedupIndex(os.path.join(self.staging, "dedup"), dedup)
         self.dedup_stats: dict = {}

@@ -25,7 +25,6 @@ _READ_CPUS = 0
 _READ_BATCH_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but not free
 _MAX_BLOCK_BYTES = 8 * 2**20
-_OBJECT_STORE_BYTES_PER_CPU = 256 * 2**20
 _GROUP_BYTES = 16 * 2**20
 _GROUP_FILES = 256
 
@@ -51,14 +50,6 @@ def connect(execution: ExecutionConfig) -> None:
     # A reader may run a few blocks ahead of extraction; Ray's default block of up to 128 MB
     # (sized for tensors) made that hundreds of MB of raw HTML per reader, growing with the input.
     context.target_max_block_size = _MAX_BLOCK_BYTES
-    # Ray Data lets operators queue blocks up to a share of the object store (30% of RAM by
-    # default), so a fast reader ran a whole WARC ahead of extraction and peak memory grew with
-    # the input. A budget per CPU pauses the reader instead (measured on 2 cores, 10x input: the
-    # reader then runs for the whole job and total memory stays flat after warm-up).
-    budget = _OBJECT_STORE_BYTES_PER_CPU * cluster_cpus()
-    context.execution_options.resource_limits = context.execution_options.resource_limits.copy(
-        object_store_memory=budget
-    )
     context.enable_progress_bars = execution.progress
     context.print_on_execution_start = False
 
