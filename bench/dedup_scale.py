@@ -24,7 +24,7 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extraction import REPO, SAMPLE_EVERY_S, THRESHER, tree_memory  # noqa: E402
+from extraction import REPO, SAMPLE_EVERY_S, THRESHER, tree_memory, write_result  # noqa: E402
 
 
 def main() -> None:
@@ -77,9 +77,7 @@ def main() -> None:
             print(scored.stdout[-1500:])
             if scored.returncode == 0:
                 result["quality"] = json.loads((work / "quality.json").read_text())
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
-        print(f"-> {args.out}")
+        write_result(result, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

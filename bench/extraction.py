@@ -220,9 +220,14 @@ def main() -> None:
 
     result = summarise(args.copies, base, one, many)
     print(table(result))
-    out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
+    write_result(result, args.out)
+
+
+def write_result(result: dict, path: str) -> None:
+    """A benchmark's JSON, relative paths under the repository root."""
+    out = Path(path) if Path(path).is_absolute() else REPO / path
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
 
 

@@ -52,7 +52,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction import REPO, write_result  # noqa: E402
+
 PYTHON = sys.executable
 CORPUS = REPO / "tests" / "data" / "filter_corpus.jsonl.gz"
 BATCH_ROWS = 64  # the rows of one Arrow batch a thresher stage is called on
@@ -382,10 +384,7 @@ def main() -> None:
         print("cProfile of thresher, mode filter, on the corpus set:\n" + profile.strip())
         result["thresher_profile"] = profile
     print(table(result))
-    out = Path(args.out) if Path(args.out).is_absolute() else REPO / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":
