@@ -32,6 +32,7 @@ def test_overrides_are_typed():
         ("stages.quality.mode=drop", "stages.quality.mode: Input should be 'filter' or 'tag'"),
         ("stages.quality.gopher_repetition.top_n_grams={7: 0.1}", "stages.quality.gopher_repetition.top_n_grams: n=7 has no signal"),
         ("stages.url.list_files={colors: [a.txt]}", "stages.url.list_files.colors.[key]: Input should be"),
+        ("stages.url.list_files={domains: [no/such/list.txt]}", "stages.url.list_files: no such file: no/such/list.txt"),
     ],
 )
 def test_invalid_config_names_the_key(override, message):

@@ -65,6 +65,14 @@ class UrlConfig(_Strict):
         {}, description="files of one entry per line (# comments), added to the list of that name"
     )
 
+    @field_validator("list_files")
+    @classmethod
+    def _files_exist(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        missing = [p for paths in value.values() for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise ValueError(f"no such file: {missing[0]}")
+        return value
+
 
 class LanguageConfig(_Strict):
     mode: Mode = _MODE
