@@ -1,3 +1,5 @@
+import gzip
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +17,13 @@ def _run_from_repo_root():
     os.chdir(ROOT)
     yield
     os.chdir(previous)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[dict]:
+    """The text of every page and text document of ../shared/corpus (see tests/data/SOURCES.md)."""
+    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 @pytest.fixture(scope="session")

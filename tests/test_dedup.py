@@ -1,6 +1,5 @@
 """The dedup stage: keys per batch, clusters across the run, the keep rule, routing and counts."""
 
-import gzip
 import json
 import random
 
@@ -8,19 +7,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import TESTDATA
 from thresher.config import DedupConfig, OutputConfig
 from thresher.filters.dedup import DedupKeys
 from thresher.filters.minhash import MinHasher, jaccard
 from thresher.pipelines.dedup import Clusters, links_of
 from thresher.pipelines.output import OutputWriter
 from thresher.schema import empty_row, rows_to_table
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def mirrored(corpus, seed):

@@ -1,8 +1,6 @@
 """The language stage on real text, against datatrove's LanguageFilter as the oracle."""
 
 import csv
-import gzip
-import json
 import shutil
 import time
 import unicodedata
@@ -33,12 +31,6 @@ AEB_NOT_ENGLISH = {
 REGION_LANGUAGE = {"DE": "de", "AT": "de", "ARG": "es", "BOL": "es", "CHL": "es", "PER": "es", "URY": "es"}
 MULTILINGUAL = {"echte-demokratie-jetzt.de.blog.html.gz"}  # one letter in German, Spanish, Greek...
 CC_SPAM = "warc/resiliparse_cc2020_warcfile.warc.gz"
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def run(stage, docs):

@@ -2,9 +2,7 @@
 datatrove (text normalisation) as the oracles, on real text."""
 
 import ctypes
-import gzip
 import itertools
-import json
 import mmap
 import tracemalloc
 from collections import defaultdict
@@ -20,12 +18,6 @@ from thresher.filters.minhash import (MAX_HASH, NO_KEY, MinHasher, band_keys, ja
                                       sha1_hash32, shingles)
 
 LICENCES = TESTDATA / "dedup" / "cs336" / "documents_with_fuzzy_duplicates"
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ corpus holds real e-mail addresses (press contacts, archive.org scanners, Mastod
 qq.com address in Chinese spam) and IP addresses (IANA's multicast registry, the DNS root
 servers, 127.0.0.1 and 192.168.0.2 in an rsync tutorial)."""
 
-import gzip
-import json
 import re
 import string
 import time
@@ -12,16 +10,9 @@ import time
 import pytest
 from datatrove.pipeline.formatters.pii import PIIFormatter, public_ip_validator
 
-from conftest import TESTDATA
 from thresher.config import PiiConfig
 from thresher.filters.pii import PiiRedactor
 from thresher.schema import KEPT, REJECTED, empty_row, rows_to_table
-
-
-@pytest.fixture(scope="module")
-def corpus() -> list[dict]:
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def doc(corpus, source_end: str, record: int = 0) -> str:

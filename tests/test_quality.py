@@ -1,23 +1,13 @@
 """The quality stage against datatrove's own filters, used as the oracle, on real text."""
 
-import gzip
-import json
 import time
 
-import pytest
 from datatrove.data import Document
 from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-from conftest import TESTDATA
 from thresher.config import QualityConfig
 from thresher.filters.quality import QualityFilter
 from thresher.schema import rows_to_table, empty_row
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
 
 
 def datatrove_chain(**overrides):

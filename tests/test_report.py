@@ -2,7 +2,6 @@
 extracted for real, then the real quality stage in filter mode (and once more in tag mode),
 written by the real OutputWriter into small shards so that sampling streams many row groups."""
 
-import gzip
 import json
 import os
 import re
@@ -11,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from markdown_it import MarkdownIt
 
-from conftest import ROOT, SAMPLES, TESTDATA
+from conftest import ROOT, SAMPLES
 from thresher.cli import main
 from thresher.config import ExtractConfig, OutputConfig, QualityConfig
 from thresher.filters.quality import QualityFilter
@@ -248,12 +247,10 @@ def inline_text(markdown):
     return "".join(c.content if c.type in ("text", "code_inline") else f"<{c.type}>" for c in paragraph.children)
 
 
-def test_error_messages_and_texts_with_backticks_stay_literal(filtered):
+def test_error_messages_and_texts_with_backticks_stay_literal(filtered, corpus):
     messages = pq.read_table(filtered / "errors")["error"].to_pylist()
     assert any("<" in m for m in messages)  # "first line: ['</body>']" from the damaged WARC
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        ticked = [line[:200] for o in map(json.loads, f) if "`" in o["text"] for line in o["text"].splitlines()
-                  if "`" in line]
+    ticked = [line[:200] for o in corpus if "`" in o["text"] for line in o["text"].splitlines() if "`" in line]
     assert any("``" in t for t in ticked) and len(ticked) >= 5
     for text in messages + ticked:
         plain = " ".join(text.split())

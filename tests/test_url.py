@@ -55,11 +55,10 @@ def run_stage(stage: UrlFilter, urls: list[str | None]) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def corpus_urls() -> list[str]:
+def corpus_urls(corpus) -> list[str]:
     with gzip.open(TESTDATA / "corpus_urls.txt.gz", "rt", encoding="utf-8") as f:
         urls = {line.removesuffix("\n") for line in f}
-    with gzip.open(TESTDATA / "filter_corpus.jsonl.gz", "rt", encoding="utf-8") as f:
-        urls.update(u for u in (json.loads(line)["url"] for line in f) if u)
+    urls.update(d["url"] for d in corpus if d["url"])
     return sorted(urls)
 
 
