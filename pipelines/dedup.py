@@ -175,7 +175,7 @@ class DedupIndex:
         """Whether each candidate pair's estimated Jaccard reaches the threshold. Signatures are
         read from disk (memory-mapped) for the linked documents only, a chunk of links at a time;
         a pair with a released document whose run kept no signatures is taken as it is."""
-        threshold = self.config.minhash.threshold or 0.8
+        threshold = self.config.minhash.jaccard
         num_perm = self.config.minhash.num_perm
         tables = [(0, self.count, self._signatures_path)] + [
             (r.first, len(r.ids), os.path.join(r.directory, SIGNATURES)) for r in self.released]

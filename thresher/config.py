@@ -157,9 +157,9 @@ class PiiConfig(_Strict):
 
 
 class MinHashConfig(_Strict):
-    """Near duplicates: MinHash over word n-grams, LSH in bands x rows. Left unset, bands x rows is
-    FineWeb's 14 x 8 (112 permutations); with a `threshold` they are derived from it as datasketch
-    does for `num_perm` permutations."""
+    """Near duplicates: MinHash over word n-grams, LSH in bands x rows. Set `bands` and `rows`, or
+    they are derived from `threshold` (0.8 if unset) as datasketch does for `num_perm`
+    permutations, except for the defaults: 112 permutations and no threshold give FineWeb's 14 x 8."""
 
     threshold: float | None = Field(None, gt=0, lt=1, description="Jaccard similarity the LSH bands aim at")
     num_perm: int = Field(112, gt=0, le=1024)
@@ -177,6 +177,11 @@ class MinHashConfig(_Strict):
             raise ValueError(f"bands x rows = {self.bands * self.rows} is more than num_perm={self.num_perm}")
         return self
 
+    @property
+    def jaccard(self) -> float:
+        """The similarity aimed at: the LSH bands' (when derived) and verify's."""
+        return 0.8 if self.threshold is None else self.threshold
+
     def lsh(self) -> tuple[int, int]:
         if self.bands is not None:
             return self.bands, self.rows
@@ -184,7 +189,7 @@ class MinHashConfig(_Strict):
             return 14, 8
         from thresher.filters.minhash import lsh_params
 
-        return lsh_params(0.8 if self.threshold is None else self.threshold, self.num_perm)
+        return lsh_params(self.jaccard, self.num_perm)
 
 
 class DedupConfig(_Strict):
