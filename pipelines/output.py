@@ -194,13 +194,7 @@ class OutputWriter:
             ids = pq.read_table(path, columns=["id"])["id"]
             local = keepers[(keepers >= start) & (keepers < start + len(ids))] - start
             keeper_ids.update(zip((local + start).tolist(), ids.take(local).to_pylist()))
-            ordinals = np.arange(start, start + len(ids))
-            keeper, _, _ = clusters.resolve(ordinals)
-            kept = (keeper < 0) | (keeper == ordinals)
-            text_hashes = clusters.text_hashes[ordinals]
-            ids_writer.write_table(pa.table([ordinals, ids, kept, text_hashes], schema=IDS_SCHEMA))
             start += len(ids)
-        ids_writer.close()
         start = 0
         for path in files:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=self.config.row_group_rows):
@@ -215,6 +209,8 @@ class OutputWriter:
                 table = table.set_column(table.schema.get_field_index("dup_cluster_size"), "dup_cluster_size",
                                          pa.array(size, pa.int64()))
                 dropped = (keeper >= 0) & (keeper != ordinals)
+                ids_writer.write_table(pa.table([ordinals, table["id"], ~dropped, clusters.text_hashes[ordinals]],
+                                                schema=IDS_SCHEMA))
                 self._add_kept(table.filter(pa.array(~dropped)))
                 if dropped.any():
                     copies = table.filter(pa.array(dropped))
@@ -226,6 +222,7 @@ class OutputWriter:
                         "duplicate_of", pa.array([keeper_ids[k] for k in keeper[dropped].tolist()], pa.string()))
                     self._add_rejected(copies)
             os.remove(path)
+        ids_writer.close()
         shutil.rmtree(self.pending.directory)
         self.dedup_stats = {**clusters.stats, "index": index_settings(self.dedup_index.config)}
 
