@@ -101,13 +101,18 @@ def decode_html(raw: bytes, declared: str | None) -> tuple[str, str]:
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16", errors="replace"), "utf-16"
     meta = _META_CHARSET.search(raw[:8192])
-    for label in (declared, meta.group(1) if meta else None, "utf-8"):
+    for label in (declared, meta.group(1) if meta else None):
         codec = _codec(label)
         if codec:
-            try:
-                return raw.decode(codec), codec
-            except UnicodeDecodeError:
-                continue
+            text = raw.decode(codec, errors="replace")
+            # A page in its declared charset but for a stray bad byte (a cut multi-byte sequence)
+            # keeps it, as a browser does: detection would garble every character of it.
+            if text.count("\ufffd") <= raw.count(b"\xef\xbf\xbd") + len(raw) // 10_000:
+                return text, codec
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(raw[:200_000]).best()

@@ -1,4 +1,4 @@
-"""The Ray Data plan: input units -> records -> per-document stages -> rows for the writer.
+"""The Ray Data plan: work items -> records -> per-document stages -> rows for the writer.
 
 This is the only module that knows Ray. Readers and stages are plain Python over Arrow batches.
 """
@@ -14,19 +14,12 @@ import ray
 
 from thresher.config import ExecutionConfig, RunConfig
 from thresher.pipelines.extract import Extractor
-from thresher.pipelines.readers import Unit, file_size, read_unit
+from thresher.pipelines.readers import Unit, read_unit
 from thresher.schema import KEPT, rows_to_table
 
-# Reading is I/O and decompression, ~100x cheaper per record than extraction, and a streaming
-# read task lives as long as its files. Reserving any CPU for it kept an extract task off that
-# core for the whole run (measured: 1.3 of 2 cores busy). So read tasks reserve none and are
-# capped in number instead.
-_READ_CPUS = 0
 _READ_BATCH_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but not free
 _MAX_BLOCK_BYTES = 8 * 2**20
-_GROUP_BYTES = 16 * 2**20
-_GROUP_FILES = 256
 
 
 def connect(execution: ExecutionConfig) -> None:
@@ -55,9 +48,8 @@ def connect(execution: ExecutionConfig) -> None:
 
 
 def embedded_cpus() -> int:
-    """Task slots for an embedded Ray: the cores this process may use, plus the one slot that
-    ``build`` keeps for the split tasks (a container's os.cpu_count() can report the host's)."""
-    return len(os.sched_getaffinity(0)) + 1
+    """The cores this process may use (a container's os.cpu_count() can report the host's)."""
+    return len(os.sched_getaffinity(0))
 
 
 def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
@@ -89,87 +81,56 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
     return chain
 
 
-class _ReadUnits:
-    """Records of a group of units, in batches of at most ``batch_rows`` documents (and bounded
-    bytes), so a read task never buffers more than one batch."""
-
-    def __init__(self, max_record_bytes: int, batch_rows: int):
-        self.max_record_bytes, self.batch_rows = max_record_bytes, batch_rows
-
-    def __call__(self, groups: pa.Table) -> Iterator[pa.Table]:
-        rows, documents, size = [], 0, 0
-        units = [Unit(s, f) for group in groups.to_pylist() for s, f in zip(group["sources"], group["formats"])]
-        for unit in units:
-            for row in read_unit(unit, self.max_record_bytes):
-                rows.append(row)
-                documents += row["status"] == KEPT
-                size += len(row["raw"] or b"") + len(row["text"] or "")
-                if documents >= self.batch_rows or size >= _READ_BATCH_BYTES or len(rows) >= _READ_BATCH_MAX_ROWS:
-                    yield rows_to_table(rows)
-                    rows, documents, size = [], 0, 0
-        if rows:
-            yield rows_to_table(rows)
-
-
-def read_groups(units: list[Unit]) -> list[list[Unit]]:
-    """Input files packed into read tasks of about ``_GROUP_BYTES`` (a big WARC stays alone).
-
-    A Ray task costs milliseconds to schedule; one per small HTML file would cost more than
-    reading it. Grouping keeps the task count near input-bytes / 16 MB.
-    """
-    groups, current, current_bytes = [], [], 0
-    for unit in units:
-        size = file_size(unit.source)
-        if current and (current_bytes + size > _GROUP_BYTES or len(current) >= _GROUP_FILES):
-            groups.append(current)
-            current, current_bytes = [], 0
-        current.append(unit)
-        current_bytes += size
-    if current:
-        groups.append(current)
-    return groups
-
-
 def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-def _read_concurrency() -> int:
-    return max(1, cluster_cpus() // 2)
+def build(config: RunConfig, work: list[list[Unit]], stages: list[tuple[str, object]]) -> ray.data.Dataset:
+    """The lazy Dataset of processed rows; nothing runs until it is iterated.
 
-
-def build(config: RunConfig, units: list[Unit], stages: list[tuple[str, object]]) -> ray.data.Dataset:
-    """The lazy Dataset of processed rows; nothing runs until it is iterated."""
-    items = [{"sources": [u.source for u in g], "formats": [u.format for u in g]} for g in read_groups(units)]
+    Each work item (a few MB of input, see ``plan_work``) is read *inside* the actor that runs
+    the stages, a batch at a time. A separate read task ran ahead of extraction (reading is ~100x
+    cheaper per record) and parked the rest of the file in the object store, so peak memory grew
+    with the input (measured: +650 MB of queued blocks at 10x). Reading where the batches are
+    consumed bounds memory by construction: no backpressure setting to tune.
+    """
+    items = [{"sources": [u.source for u in item], "formats": [u.format for u in item],
+              "starts": [u.start for u in item], "ends": [u.end for u in item]} for item in work]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    ds = ds.map_batches(
-        _ReadUnits(config.input.max_record_bytes, config.execution.batch_rows),
-        batch_size=1, batch_format="pyarrow", num_cpus=_READ_CPUS,
-        compute=ray.data.TaskPoolStrategy(size=_read_concurrency()),
-    )
-    # Ray Data merges what a read task yields into blocks of up to _MAX_BLOCK_BYTES (~100 pages),
-    # and a block goes to one task: this streaming split lets every core extract one large WARC.
-    ds = ds.repartition(target_num_rows_per_block=config.execution.batch_rows)
-    # The stages run in one pool of actors rather than as tasks: an actor has its next batches
-    # queued while it works, where a task waited ~0.5 s to be dispatched (measured: 1.64 of 2
-    # cores busy with tasks, 1.89 with actors). The pool takes every slot but one: the split's
-    # tasks need a slot of their own, or the run deadlocks with every slot held by an actor. One
-    # pool runs the whole chain, so a second stage cannot claim those slots a second time.
+    # An actor pool rather than tasks: an actor has its next work items queued while it works,
+    # where a task waited ~0.5 s to be dispatched (measured: 1.64 of 2 cores busy with tasks,
+    # 1.89 with actors); and a stateful stage (a loaded model) is built once per actor.
     return ds.map_batches(
-        _Stages, fn_constructor_args=([fn for _, fn in stages],),
-        compute=ray.data.ActorPoolStrategy(size=max(1, cluster_cpus() - 1)), num_cpus=1,
-        batch_size=config.execution.batch_rows, batch_format="pyarrow",
+        _ReadAndProcess, fn_constructor_args=(config.input.max_record_bytes, config.execution.batch_rows,
+                                              [fn for _, fn in stages]),
+        compute=ray.data.ActorPoolStrategy(size=cluster_cpus()), num_cpus=1,
+        batch_size=1, batch_format="pyarrow",
     )
 
 
-class _Stages:
-    """The per-document stages, in order, inside one pool actor; a stateful stage (a loaded
-    model) is built once per actor."""
+class _ReadAndProcess:
+    """Reads the records of a work item in batches of at most ``batch_rows`` documents (and
+    bounded bytes) and runs every stage on each batch before reading the next."""
 
-    def __init__(self, fns):
-        self.fns = fns
+    def __init__(self, max_record_bytes: int, batch_rows: int, fns):
+        self.max_record_bytes, self.batch_rows, self.fns = max_record_bytes, batch_rows, fns
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        for fn in self.fns:
-            batch = fn(batch)
-        return batch
+    def __call__(self, items: pa.Table) -> Iterator[pa.Table]:
+        for batch in self._batches(items):
+            for fn in self.fns:
+                batch = fn(batch)
+            yield batch
+
+    def _batches(self, items: pa.Table) -> Iterator[pa.Table]:
+        rows, documents, size = [], 0, 0
+        for item in items.to_pylist():
+            for unit in map(Unit, item["sources"], item["formats"], item["starts"], item["ends"]):
+                for row in read_unit(unit, self.max_record_bytes):
+                    rows.append(row)
+                    documents += row["status"] == KEPT
+                    size += len(row["raw"] or b"") + len(row["text"] or "")
+                    if documents >= self.batch_rows or size >= _READ_BATCH_BYTES or len(rows) >= _READ_BATCH_MAX_ROWS:
+                        yield rows_to_table(rows)
+                        rows, documents, size = [], 0, 0
+        if rows:
+            yield rows_to_table(rows)

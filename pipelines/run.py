@@ -11,18 +11,21 @@ from thresher import __version__
 from thresher.config import RunConfig
 from thresher.pipelines import plan
 from thresher.pipelines.output import OutputWriter
-from thresher.pipelines.readers import discover, file_size
+from thresher.pipelines.readers import discover, file_size, plan_work, unit_bytes_for
 
 
 def run(config: RunConfig, *, out=sys.stderr) -> dict:
     started = time.time()
     units = discover(config.input.paths, config.input.format)
+    input_bytes = sum(file_size(u.source) for u in units)
+    unit_bytes = config.input.unit_bytes or unit_bytes_for(input_bytes)
+    work = plan_work(units, unit_bytes)
     plan.connect(config.execution)
     ray_started = time.time()
     stages = plan.stage_functions(config)
     writer = OutputWriter(config.output, config.stages.dedup)
     try:
-        for batch in plan.build(config, units, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
+        for batch in plan.build(config, work, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
             writer.add(batch)
     except BaseException:
         writer.abort()
@@ -39,7 +42,7 @@ def run(config: RunConfig, *, out=sys.stderr) -> dict:
                 "python": platform.python_version(),
                 "ray_cpus": plan.cluster_cpus(),
             },
-            "inputs": {"files": len(units), "bytes": sum(file_size(u.source) for u in units)},
+            "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes},
             "config": config.model_dump(mode="json"),
         },
     )

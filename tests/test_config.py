@@ -27,7 +27,7 @@ def test_overrides_are_typed():
         ("stages.langauge={}", "stages: unknown stage 'langauge'"),
         ("input.format=docx", "input.format: Input should be"),
         ("input.paths=[does/not/exist]", "input.paths[0]: no such file"),
-        ("execution.num_cpus=1", "execution.num_cpus: Input should be greater than or equal to 2"),
+        ("execution.num_cpus=0", "execution.num_cpus: Input should be greater than or equal to 1"),
         ("stages.language.min_score=1.5", "stages.language.min_score: Input should be less than or equal to 1"),
         ("stages.quality.mode=drop", "stages.quality.mode: Input should be 'filter' or 'tag'"),
         ("stages.quality.gopher_repetition.top_n_grams={7: 0.1}", "stages.quality.gopher_repetition.top_n_grams: n=7 has no signal"),

@@ -61,10 +61,17 @@ def test_non_utf8_page_without_declared_charset_is_detected():
     assert "Zuvor hatte die Sängerin und Songschreiberin" in html
 
 
-def test_page_declaring_utf8_that_is_not_falls_back_to_detection():
-    raw = gzip.decompress((TESTDATA / "radiomaryja_declared_utf8_not_utf8.html.gz").read_bytes())
+def test_page_in_declared_utf8_with_one_cut_sequence_stays_utf8():
+    # Detection once took this page for mac-latin2 because of one bad byte, garbling all its Polish.
+    raw = gzip.decompress((TESTDATA / "radiomaryja_utf8_one_cut_sequence.html.gz").read_bytes())
     html, codec = decode_html(raw, "utf-8")
-    assert codec != "utf-8" and "\ufffd" not in html
+    assert codec == "utf-8" and html.count("\ufffd") == 1 and "Świętego" in html
+
+
+def test_page_declaring_utf8_that_is_not_falls_back_to_detection():
+    raw = gzip.decompress((TESTDATA / "mix1.de-clio.html.gz").read_bytes())
+    html, codec = decode_html(raw, "utf-8")
+    assert codec != "utf-8" and "Zuvor hatte die Sängerin und Songschreiberin" in html
 
 
 def test_time_limit_interrupts_python_code():

@@ -9,7 +9,8 @@ import zstandard
 
 import bad_inputs
 from conftest import SAMPLES
-from thresher.pipelines.readers import Unit, detect_format, discover, read_unit
+from thresher.pipelines.readers import Unit, detect_format, discover, plan_work, read_unit
+from thresher.pipelines.readers.warc import gzipped_per_record
 
 LIMIT = 64 * 2**20
 
@@ -70,6 +71,42 @@ def test_wrong_content_length_is_an_error_not_a_crash(tmp_path):
     bad_inputs.wrong_content_length_warc(path)
     rows = rows_of(path)
     assert rows[-1]["status"] == "errored" and "malformed WARC" in rows[-1]["reason"]
+
+
+def rows_in_ranges(path, unit_bytes):
+    [unit] = discover([str(path)])
+    work = plan_work([unit], unit_bytes)
+    return work, [row for item in work for u in item for row in read_unit(u, LIMIT)]
+
+
+@pytest.mark.parametrize("name", ["pywb_iana.warc.gz", "dolma_sample-0000.warc.gz", "resiliparse_cc2020_warcfile.warc.gz"])
+@pytest.mark.parametrize("unit_bytes", [1_000, 30_000, 200_000])
+def test_byte_ranges_read_every_record_once_with_the_same_ids(name, unit_bytes):
+    path = SAMPLES / "warc" / name
+    work, rows = rows_in_ranges(path, unit_bytes)
+    assert len(work) == -(-path.stat().st_size // unit_bytes)
+    whole = rows_of(path)
+    assert [(r["id"], r["status"], r["reason"], r["raw"]) for r in rows] == \
+        [(r["id"], r["status"], r["reason"], r["raw"]) for r in whole]
+
+
+def test_byte_ranges_of_a_truncated_warc_report_the_cut_once(tmp_path):
+    path = tmp_path / "truncated.warc.gz"
+    bad_inputs.truncated_warc(path)
+    _, rows = rows_in_ranges(path, 7_000)
+    assert [(r["id"], r["status"]) for r in rows] == [(r["id"], r["status"]) for r in rows_of(path)]
+    assert [r["record"] for r in rows if r["status"] == "errored"] == [99869]
+
+
+def test_only_warcs_gzipped_per_record_are_split(tmp_path):
+    whole_stream = tmp_path / "one-stream.warc.gz"
+    whole_stream.write_bytes(gzip.compress(gzip.decompress((SAMPLES / "warc" / "pywb_iana.warc.gz").read_bytes())))
+    assert gzipped_per_record(str(SAMPLES / "warc" / "pywb_iana.warc.gz"))
+    assert not gzipped_per_record(str(whole_stream))
+    assert not gzipped_per_record(str(SAMPLES / "warc" / "warcio_example.arc.gz"))  # ARC: not split
+    work, rows = rows_in_ranges(whole_stream, 1_000)
+    assert len(work) == 1  # and warcio reads no further than its first record: a clear error, not a cut
+    assert rows[-1]["status"] == "errored" and "non-chunked gzip" in rows[-1]["reason"]
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])

@@ -26,6 +26,10 @@ class InputConfig(_Strict):
     max_record_bytes: int = Field(
         64 * 2**20, gt=0, description="a record larger than this is never held in memory; it lands in errors/"
     )
+    unit_bytes: int | None = Field(
+        None, gt=0, description="input bytes per work item (byte ranges of large WARCs, small files packed); "
+        "None: 1/64 of the input, between 1 and 64 MB"
+    )
 
 
 class OutputConfig(_Strict):
@@ -212,7 +216,7 @@ class StagesConfig(_Strict):
 class ExecutionConfig(_Strict):
     address: str | None = Field(None, description="Ray cluster address; None starts an embedded local Ray")
     num_cpus: int | None = Field(
-        None, ge=2, description="embedded Ray only: task slots, one of them kept for the split; None = usable cores + 1"
+        None, ge=1, description="embedded Ray only: CPUs (one stage actor each); None = the cores this process may use"
     )
     batch_rows: int = Field(
         64, gt=0, description="documents per batch, from the readers through every stage (16 left 0.4 of 2 cores idle)"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from thresher.pipelines.readers import files, jsonl, parquet, warc
 from thresher.pipelines.readers.common import Unit, error_row, skipped_row
 
-__all__ = ["SUFFIXES", "Unit", "detect_format", "discover", "file_size", "read_unit"]
+__all__ = ["SUFFIXES", "Unit", "detect_format", "discover", "file_size", "plan_work", "read_unit", "unit_bytes_for"]
 
 SUFFIXES = {
     "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz"),
@@ -24,6 +24,9 @@ SUFFIXES = {
     "parquet": (".parquet",),
 }
 
+_GROUP_FILES = 256
+_UNITS_PER_INPUT = 64  # auto unit size: enough units to spread a single file over many cores
+_MIN_UNIT_BYTES, _MAX_UNIT_BYTES = 1 << 20, 64 << 20
 
 
 def detect_format(path: str) -> str | None:
@@ -51,6 +54,33 @@ def discover(paths: list[str], fmt: str = "auto") -> list[Unit]:
     for source in found:
         units.append(Unit(source, detect_format(source) if fmt == "auto" else fmt))
     return units
+
+
+def unit_bytes_for(total_bytes: int) -> int:
+    """The automatic unit size: 1/64 of the input, within 1-64 MB. It depends only on the input,
+    never on the cluster, so a rerun on other machines cuts the same units."""
+    return min(_MAX_UNIT_BYTES, max(_MIN_UNIT_BYTES, total_bytes // _UNITS_PER_INPUT))
+
+
+def plan_work(files: list[Unit], unit_bytes: int) -> list[list[Unit]]:
+    """Work items of about ``unit_bytes`` each: byte ranges of a large splittable WARC, whole
+    files otherwise, small files packed together (a Ray task costs milliseconds to schedule;
+    one per small HTML file would cost more than reading it)."""
+    items, current, current_bytes = [], [], 0
+    for unit in files:
+        size = file_size(unit.source)
+        if size > unit_bytes and unit.format == "warc" and warc.gzipped_per_record(unit.source):
+            items.extend([Unit(unit.source, unit.format, start, min(start + unit_bytes, size))]
+                         for start in range(0, size, unit_bytes))
+            continue
+        if current and (current_bytes + size > unit_bytes or len(current) >= _GROUP_FILES):
+            items.append(current)
+            current, current_bytes = [], 0
+        current.append(unit)
+        current_bytes += size
+    if current:
+        items.append(current)
+    return items
 
 
 def read_unit(unit: Unit, max_record_bytes: int) -> Iterator[dict]:

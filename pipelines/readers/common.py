@@ -9,10 +9,16 @@ from thresher.schema import ERRORED, KEPT, SKIPPED, document_id, empty_row
 
 @dataclass(frozen=True)
 class Unit:
-    """One input file; ``source`` is its path as the user named it, so ids do not depend on cwd."""
+    """One input file, or the records of one that start in the byte range [start, end).
+
+    ``source`` is the path as the user named it, so ids do not depend on cwd. Ids come from a
+    record's byte offset in the file, so they do not depend on how the file was split either.
+    """
 
     source: str
     format: str | None  # None: the file's name matches no known format
+    start: int = 0
+    end: int | None = None  # None: to the end of the file
 
 
 def document_row(unit: Unit, record: int, **values) -> dict:
