@@ -15,7 +15,7 @@ import ray
 from thresher.config import ExecutionConfig, RunConfig
 from thresher.pipelines.extract import Extractor
 from thresher.pipelines.readers import Unit, read_unit
-from thresher.schema import KEPT, rows_to_table
+from thresher.schema import ITEM_BEGIN, ITEM_END, KEPT, empty_row, rows_to_table
 
 _READ_BATCH_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but not free
@@ -85,8 +85,9 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-def build(config: RunConfig, work: list[list[Unit]], stages: list[tuple[str, object]]) -> ray.data.Dataset:
-    """The lazy Dataset of processed rows; nothing runs until it is iterated.
+def build(config: RunConfig, work: list[tuple[int, list[Unit]]], stages: list[tuple[str, object]]) -> ray.data.Dataset:
+    """The lazy Dataset of processed rows for the numbered work items; nothing runs until it is
+    iterated.
 
     Each work item (a few MB of input, see ``plan_work``) is read *inside* the actor that runs
     the stages, a batch at a time. A separate read task ran ahead of extraction (reading is ~100x
@@ -94,8 +95,8 @@ def build(config: RunConfig, work: list[list[Unit]], stages: list[tuple[str, obj
     with the input (measured: +650 MB of queued blocks at 10x). Reading where the batches are
     consumed bounds memory by construction: no backpressure setting to tune.
     """
-    items = [{"sources": [u.source for u in item], "formats": [u.format for u in item],
-              "starts": [u.start for u in item], "ends": [u.end for u in item]} for item in work]
+    items = [{"item": number, "sources": [u.source for u in units], "formats": [u.format for u in units],
+              "starts": [u.start for u in units], "ends": [u.end for u in units]} for number, units in work]
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
     # An actor pool rather than tasks: an actor has its next work items queued while it works,
     # where a task waited ~0.5 s to be dispatched (measured: 1.64 of 2 cores busy with tasks,
@@ -110,27 +111,33 @@ def build(config: RunConfig, work: list[list[Unit]], stages: list[tuple[str, obj
 
 class _ReadAndProcess:
     """Reads the records of a work item in batches of at most ``batch_rows`` documents (and
-    bounded bytes) and runs every stage on each batch before reading the next."""
+    bounded bytes) and runs every stage on each batch before reading the next. The item's rows
+    come between a begin and an end marker, for the journal that commits items one by one."""
 
     def __init__(self, max_record_bytes: int, batch_rows: int, fns):
         self.max_record_bytes, self.batch_rows, self.fns = max_record_bytes, batch_rows, fns
 
     def __call__(self, items: pa.Table) -> Iterator[pa.Table]:
-        for batch in self._batches(items):
-            for fn in self.fns:
-                batch = fn(batch)
-            yield batch
-
-    def _batches(self, items: pa.Table) -> Iterator[pa.Table]:
-        rows, documents, size = [], 0, 0
         for item in items.to_pylist():
-            for unit in map(Unit, item["sources"], item["formats"], item["starts"], item["ends"]):
-                for row in read_unit(unit, self.max_record_bytes):
-                    rows.append(row)
-                    documents += row["status"] == KEPT
-                    size += len(row["raw"] or b"") + len(row["text"] or "")
-                    if documents >= self.batch_rows or size >= _READ_BATCH_BYTES or len(rows) >= _READ_BATCH_MAX_ROWS:
-                        yield rows_to_table(rows)
-                        rows, documents, size = [], 0, 0
+            number = item["item"]
+            yield rows_to_table([empty_row(status=ITEM_BEGIN, item=number)])
+            units = map(Unit, item["sources"], item["formats"], item["starts"], item["ends"])
+            for batch in self._batches(units, number):
+                for fn in self.fns:
+                    batch = fn(batch)
+                yield batch
+            yield rows_to_table([empty_row(status=ITEM_END, item=number)])
+
+    def _batches(self, units, number: int) -> Iterator[pa.Table]:
+        rows, documents, size = [], 0, 0
+        for unit in units:
+            for row in read_unit(unit, self.max_record_bytes):
+                row["item"] = number
+                rows.append(row)
+                documents += row["status"] == KEPT
+                size += len(row["raw"] or b"") + len(row["text"] or "")
+                if documents >= self.batch_rows or size >= _READ_BATCH_BYTES or len(rows) >= _READ_BATCH_MAX_ROWS:
+                    yield rows_to_table(rows)
+                    rows, documents, size = [], 0, 0
         if rows:
             yield rows_to_table(rows)

@@ -10,22 +10,35 @@ import time
 from thresher import __version__
 from thresher.config import RunConfig
 from thresher.pipelines import plan
+from thresher.pipelines.journal import WorkJournal, fingerprint
 from thresher.pipelines.output import OutputWriter
 from thresher.pipelines.readers import discover, file_size, plan_work, unit_bytes_for
 
 
-def run(config: RunConfig, *, out=sys.stderr) -> dict:
+def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
+    """Runs ``config``; in an output folder holding an unfinished run of the same configuration
+    and input it processes only the work items that run did not commit (``restart`` discards them)."""
     started = time.time()
     units = discover(config.input.paths, config.input.format)
     input_bytes = sum(file_size(u.source) for u in units)
     unit_bytes = config.input.unit_bytes or unit_bytes_for(input_bytes)
     work = plan_work(units, unit_bytes)
+    settings = config.model_dump(mode="json", include={"input", "stages"})
+    journal = WorkJournal(config.output.path, fingerprint(settings, work), restart)
+    todo = [(number, item) for number, item in enumerate(work) if number not in journal.done]
+    resumed = len(work) - len(todo)
     plan.connect(config.execution)
     ray_started = time.time()
     stages = plan.stage_functions(config)
+    try:
+        if todo:
+            for batch in plan.build(config, todo, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
+                journal.add(batch)
+    finally:
+        journal.close()
     writer = OutputWriter(config.output, config.stages.dedup)
     try:
-        for batch in plan.build(config, work, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
+        for batch in journal.replay(config.output.row_group_rows):
             writer.add(batch)
     except BaseException:
         writer.abort()
@@ -42,10 +55,12 @@ def run(config: RunConfig, *, out=sys.stderr) -> dict:
                 "python": platform.python_version(),
                 "ray_cpus": plan.cluster_cpus(),
             },
-            "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes},
+            "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes,
+                       "work_items_resumed": resumed},
             "config": config.model_dump(mode="json"),
         },
     )
+    journal.remove()
     print(summary_table(manifest), file=out)
     return manifest
 

@@ -18,6 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", metavar="DIR", help="replaces output.path")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
+    run.add_argument("--restart", action="store_true",
+                     help="discard an unfinished run in the output folder instead of continuing it")
     report = commands.add_parser("report", help="print a run's funnel and write OUT_DIR/report.md with samples")
     report.add_argument("out_dir", metavar="OUT_DIR", help="the output folder of a finished run")
     report.add_argument("--samples", type=_non_negative, default=3, metavar="N",
@@ -61,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"thresher: config error: {e}", file=sys.stderr)
         return 2
+    from thresher.pipelines.journal import ResumeRefused
     from thresher.pipelines.run import run
 
     try:
-        run(config)
+        run(config, restart=args.restart)
+    except ResumeRefused as e:
+        print(f"thresher: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("thresher: interrupted", file=sys.stderr)
         return 1

@@ -14,6 +14,8 @@ import hashlib
 import pyarrow as pa
 
 KEPT, REJECTED, ERRORED, SKIPPED = "kept", "rejected", "errored", "skipped"
+# Rows with no document that mark where a work item's rows begin and end (see pipelines/journal.py).
+ITEM_BEGIN, ITEM_END = "item_begin", "item_end"
 
 # The quality stage's signals, one per threshold, so that a team can re-threshold a tagged run
 # without re-running it. Names follow the filter they come from (datatrove's filters are the oracle).
@@ -56,6 +58,7 @@ DOCUMENT_FIELDS = [
 # Columns that exist only between stages.
 INTERNAL_FIELDS = [
     pa.field("status", pa.string()),
+    pa.field("item", pa.int64()),  # the work item the row was read in
     pa.field("stage", pa.string()),
     pa.field("reason", pa.string()),  # rejection reason, error message or skip reason
     pa.field("content_type", pa.string()),  # "html", "pdf" or "text": what extract must do

@@ -1,0 +1,155 @@
+"""Crash and resume: a run killed mid-way (its driver, or one of its workers) and run again ends
+with exactly the output of an uninterrupted run; nothing missing, nothing twice."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from thresher.config import load_config
+from thresher.pipelines.journal import ResumeRefused, WorkJournal
+from thresher.schema import ITEM_BEGIN, ITEM_END, empty_row, rows_to_table
+
+SAMPLE = "pipelines/configs/sample.yaml"
+# Small work items, so the sample makes dozens of them and a kill lands between commits.
+SMALL_ITEMS = ["--set", "input.unit_bytes=65536", "--set", "execution.progress=false"]
+
+
+def rows(item, *records, begin=False, end=False):
+    marks = [empty_row(status=ITEM_BEGIN, item=item)] if begin else []
+    docs = [empty_row(id=f"{item}-{r}", source="s", record=r, text="x", status="kept", item=item) for r in records]
+    return rows_to_table(marks + docs + ([empty_row(status=ITEM_END, item=item)] if end else []))
+
+
+def replayed_ids(journal):
+    return [i for t in journal.replay(100) for i in t["id"].to_pylist()]
+
+
+def test_only_items_that_ended_count_as_done(tmp_path):
+    journal = WorkJournal(str(tmp_path), "f1")
+    journal.add(pa.concat_tables([rows(0, 1, 2, begin=True), rows(1, 7, begin=True)]))
+    journal.add(rows(0, 3, end=True))
+    journal.add(rows(1, 8))  # item 1 never ends: the driver dies here
+    assert journal.done == {0}
+
+    again = WorkJournal(str(tmp_path), "f1")
+    assert again.done == {0} and sorted(os.listdir(again.items_dir)) == ["000000.parquet"]
+    assert replayed_ids(again) == ["0-1", "0-2", "0-3"]
+
+
+def test_a_retried_item_keeps_only_its_last_attempt(tmp_path):
+    journal = WorkJournal(str(tmp_path), "f1")
+    journal.add(rows(4, 1, 2, begin=True))
+    journal.add(rows(4, 1, 2, 3, begin=True, end=True))  # the worker died; Ray ran the item again
+    assert replayed_ids(journal) == ["4-1", "4-2", "4-3"]
+
+
+def test_another_configuration_is_refused_unless_restarted(tmp_path):
+    WorkJournal(str(tmp_path), "f1").add(rows(0, 1, begin=True, end=True))
+    with pytest.raises(ResumeRefused, match="--restart"):
+        WorkJournal(str(tmp_path), "f2")
+    assert WorkJournal(str(tmp_path), "f2", restart=True).done == set()
+
+
+def thresher(out, *extra):
+    return [sys.executable, "-m", "thresher.cli", "run", SAMPLE, "--output", str(out), *SMALL_ITEMS, *extra]
+
+
+def committed(out) -> int:
+    path = out / ".work" / "journal.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def run_until(out, condition, timeout=120):
+    """Starts a run and returns it once ``condition(process)`` holds (the run still going)."""
+    process = subprocess.Popen(thresher(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not condition(process):
+        assert process.poll() is None, f"the run ended before the kill: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return process
+
+
+def outputs(out) -> dict:
+    tables = {}
+    for stream in ("documents", "rejected", "errors"):
+        table = pa.concat_tables(pq.read_table(out / stream / f.name) for f in sorted((out / stream).iterdir()))
+        tables[stream] = table.sort_by([("id", "ascending")])
+    return tables
+
+
+def assert_same_output(out, reference):
+    got, want = outputs(out), outputs(reference)
+    for stream in want:
+        ids = got[stream]["id"].to_pylist()
+        assert len(ids) == len(set(ids)), f"duplicated ids in {stream}"
+        assert got[stream].equals(want[stream]), stream
+    manifest, expected = (json.loads((d / "manifest.json").read_text()) for d in (out, reference))
+    assert manifest["counts"] == expected["counts"] and manifest["stages"] == expected["stages"]
+    assert not (out / ".work").exists()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, ray_local):
+    from thresher.pipelines.run import run
+
+    out = tmp_path_factory.mktemp("uninterrupted")
+    config = load_config(SAMPLE, output=str(out), overrides=[SMALL_ITEMS[1], SMALL_ITEMS[3]])
+    manifest = run(config)
+    assert manifest["inputs"]["work_items"] >= 20
+    return out
+
+
+def test_driver_killed_mid_run_then_rerun_gives_the_uninterrupted_output(tmp_path, reference):
+    process = run_until(tmp_path, lambda p: committed(tmp_path) >= 3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # Ray's own processes outlive a SIGKILLed driver for a moment; the rerun starts a fresh Ray.
+    assert not (tmp_path / "manifest.json").exists()
+    done = committed(tmp_path)
+    rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((tmp_path / "manifest.json").read_text())["inputs"]["work_items_resumed"] >= done >= 3
+    assert_same_output(tmp_path, reference)
+
+
+def stage_workers(process) -> list[psutil.Process]:
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    found = []
+    for child in family:
+        try:
+            if "ReadAndProcess" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_worker_killed_mid_run_then_rerun_gives_the_uninterrupted_output(tmp_path, reference):
+    process = run_until(tmp_path, lambda p: committed(tmp_path) >= 2 and stage_workers(p))
+    stage_workers(process)[0].kill()
+    process.wait(timeout=300)
+    if process.returncode != 0 or not (tmp_path / "manifest.json").exists():
+        rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_same_output(tmp_path, reference)
+
+
+def test_rerun_with_another_config_is_refused_with_exit_2(tmp_path):
+    process = run_until(tmp_path, lambda p: committed(tmp_path) >= 1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    changed = subprocess.run(thresher(tmp_path, "--set", "stages.quality=false"), capture_output=True, text=True)
+    assert changed.returncode == 2 and "--restart" in changed.stderr
+    assert not (tmp_path / "manifest.json").exists()
