@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from thresher.pipelines.readers import Unit, file_size
+from thresher.pipelines import storage
+from thresher.pipelines.readers import Unit
 from thresher.schema import ITEM_BEGIN, ITEM_END, ROW_SCHEMA
 
 WORK_DIR = ".work"
@@ -38,15 +39,8 @@ def fingerprint(settings: dict, work: list[list[Unit]]) -> str:
     """What decides a work item's rows: the settings and the exact cut of the input."""
     files = sorted({u.source for item in work for u in item})
     described = {"settings": settings, "work": [[(u.source, u.format, u.start, u.end) for u in item] for item in work],
-                 "files": [(f, file_size(f), _mtime(f)) for f in files]}
+                 "files": [(f, storage.size(f), storage.mtime(f)) for f in files]}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return 0
 
 
 class WorkJournal:

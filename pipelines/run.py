@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import platform
+import shutil
 import sys
 import time
 
 from thresher import __version__
 from thresher.config import RunConfig
-from thresher.pipelines import plan
+from thresher.pipelines import plan, storage
 from thresher.pipelines.journal import WorkJournal, fingerprint
-from thresher.pipelines.output import OutputWriter
+from thresher.pipelines.output import DEDUP_INDEX, MANIFEST, STREAMS, OutputWriter
 from thresher.pipelines.readers import discover, file_size, plan_work, unit_bytes_for
 
 
@@ -24,7 +25,9 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
     unit_bytes = config.input.unit_bytes or unit_bytes_for(input_bytes)
     work = plan_work(units, unit_bytes)
     settings = config.model_dump(mode="json", include={"input", "stages"})
-    journal = WorkJournal(config.output.path, fingerprint(settings, work), restart)
+    destination = config.output.path
+    local_output = config.output.model_copy(update={"path": storage.local_output_dir(destination, config.output.local_dir)})
+    journal = WorkJournal(local_output.path, fingerprint(settings, work), restart)
     todo = [(number, item) for number, item in enumerate(work) if number not in journal.done]
     resumed = len(work) - len(todo)
     plan.connect(config.execution)
@@ -36,7 +39,7 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
                 journal.add(batch)
     finally:
         journal.close()
-    writer = OutputWriter(config.output, config.stages.dedup)
+    writer = OutputWriter(local_output, config.stages.dedup)
     try:
         for batch in journal.replay(config.output.row_group_rows):
             writer.add(batch)
@@ -61,6 +64,9 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
         },
     )
     journal.remove()
+    if storage.is_remote(destination):
+        storage.publish(local_output.path, destination, [*STREAMS, DEDUP_INDEX], MANIFEST)
+        shutil.rmtree(local_output.path, ignore_errors=True)
     print(summary_table(manifest), file=out)
     return manifest
 

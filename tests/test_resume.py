@@ -19,7 +19,7 @@ from thresher.schema import ITEM_BEGIN, ITEM_END, empty_row, rows_to_table
 
 SAMPLE = "pipelines/configs/sample.yaml"
 # Small work items, so the sample makes dozens of them and a kill lands between commits.
-SMALL_ITEMS = ["--set", "input.unit_bytes=65536", "--set", "execution.progress=false"]
+SMALL_ITEMS = ["--set", "input.unit_bytes=65536", "--set", "execution.progress=false", "--set", "stages.url=false"]
 
 
 def rows(item, *records, begin=False, end=False):
@@ -102,7 +102,7 @@ def reference(tmp_path_factory, ray_local):
     from thresher.pipelines.run import run
 
     out = tmp_path_factory.mktemp("uninterrupted")
-    config = load_config(SAMPLE, output=str(out), overrides=[SMALL_ITEMS[1], SMALL_ITEMS[3]])
+    config = load_config(SAMPLE, output=str(out), overrides=SMALL_ITEMS[1::2])
     manifest = run(config)
     assert manifest["inputs"]["work_items"] >= 20
     return out

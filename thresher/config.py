@@ -33,11 +33,28 @@ class InputConfig(_Strict):
 
 
 class OutputConfig(_Strict):
-    path: str
+    path: str = Field(description="a folder, or an fsspec URI (s3://bucket/prefix, memory://...)")
+    local_dir: str | None = Field(
+        None, description="a URI output is built here, then uploaded (and its work journal kept here); "
+        "None: ~/.cache/thresher/outputs/<hash of the URI>"
+    )
     shard_rows: int = Field(100_000, gt=0, description="documents per Parquet shard before a new one starts")
     shard_bytes: int = Field(512 * 2**20, gt=0, description="uncompressed bytes per shard before a new one starts")
     row_group_rows: int = Field(2_000, gt=0, description="rows per Parquet row group (bounds reader memory)")
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+    @field_validator("path")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if "://" in value:
+            import fsspec
+
+            protocol = value.split("://", 1)[0]
+            try:
+                fsspec.get_filesystem_class(protocol)
+            except (ValueError, ImportError) as e:
+                raise ValueError(f"cannot write to {protocol}:// here: {e}") from None
+        return value
 
 
 class ExtractConfig(_Strict):

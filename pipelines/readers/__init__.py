@@ -7,10 +7,9 @@ a record at a time, never holding the whole file. Whatever goes wrong inside a f
 
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Iterator
 
+from thresher.pipelines import storage
 from thresher.pipelines.readers import files, jsonl, parquet, warc
 from thresher.pipelines.readers.common import Unit, error_row, skipped_row
 
@@ -38,22 +37,11 @@ def detect_format(path: str) -> str | None:
 
 
 def discover(paths: list[str], fmt: str = "auto") -> list[Unit]:
-    """Expand files, folders (recursively) and globs into units, sorted for a stable order."""
+    """Expand files, folders (recursively) and globs, local or URIs, into units in a stable order."""
     found: dict[str, None] = {}
     for path in paths:
-        matches = [path] if os.path.lexists(path) else sorted(glob.glob(path, recursive=True))
-        for match in matches:
-            if os.path.isdir(match):
-                for root, dirs, files in os.walk(match):
-                    dirs.sort()
-                    for name in sorted(files):
-                        found[os.path.join(root, name)] = None
-            else:
-                found[match] = None
-    units = []
-    for source in found:
-        units.append(Unit(source, detect_format(source) if fmt == "auto" else fmt))
-    return units
+        found.update(dict.fromkeys(storage.expand(path)))
+    return [Unit(source, detect_format(source) if fmt == "auto" else fmt) for source in found]
 
 
 def unit_bytes_for(total_bytes: int) -> int:
@@ -89,13 +77,15 @@ def read_unit(unit: Unit, max_record_bytes: int) -> Iterator[dict]:
         yield skipped_row(unit, 0, "unsupported_file_type")
         return
     try:
-        size = os.path.getsize(unit.source)
-        if size == 0:
-            yield error_row(unit, 0, "empty file")
-            return
+        with storage.open_binary(unit.source) as probe:
+            empty = not probe.read(1)
     except OSError as e:
         yield error_row(unit, 0, f"cannot open: {e.strerror or e}")
         return
+    if empty:
+        yield error_row(unit, 0, "empty file")
+        return
+    size = file_size(unit.source)
     reader = {"warc": warc.read, "html": files.read_html, "pdf": files.read_pdf,
               "jsonl": jsonl.read, "parquet": parquet.read}[unit.format]
     try:
@@ -105,8 +95,5 @@ def read_unit(unit: Unit, max_record_bytes: int) -> Iterator[dict]:
 
 
 def file_size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+    return storage.size(path)
 

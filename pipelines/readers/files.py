@@ -5,16 +5,19 @@ from __future__ import annotations
 import gzip
 from collections.abc import Iterator
 
+from thresher.pipelines.storage import open_binary
 from thresher.pipelines.readers.common import document_row, error_row, too_large
 
 
 def read_html(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    opener = gzip.open if unit.source.lower().endswith(".gz") else open
-    yield _read_one(unit, lambda: opener(unit.source, "rb"), "html", max_record_bytes)
+    if unit.source.lower().endswith(".gz"):
+        yield _read_one(unit, lambda: gzip.open(open_binary(unit.source)), "html", max_record_bytes)
+    else:
+        yield _read_one(unit, lambda: open_binary(unit.source), "html", max_record_bytes)
 
 
 def read_pdf(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    yield _read_one(unit, lambda: open(unit.source, "rb"), "pdf", max_record_bytes)
+    yield _read_one(unit, lambda: open_binary(unit.source), "pdf", max_record_bytes)
 
 
 def _read_one(unit, open_file, content_type: str, max_record_bytes: int) -> dict:

@@ -7,19 +7,19 @@ import io
 import json
 from collections.abc import Iterator
 
+from thresher.pipelines.storage import open_binary
 from thresher.pipelines.readers.common import error_row, object_row
 
 
 def _open_text(path: str):
-    lower = path.lower()
+    lower, raw = path.lower(), open_binary(path)
     if lower.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+        return gzip.open(raw, "rt", encoding="utf-8", errors="replace")
     if lower.endswith(".zst"):
         import zstandard
 
-        raw = open(path, "rb")
         return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:

@@ -6,14 +6,20 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
+from thresher.pipelines.storage import open_binary
 from thresher.pipelines.readers.common import error_row, object_row
 
 COLUMNS = ("id", "url", "text", "html")
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
+    with open_binary(unit.source) as stream:
+        yield from _rows(unit, stream, max_record_bytes)
+
+
+def _rows(unit, stream, max_record_bytes: int) -> Iterator[dict]:
     try:
-        parquet = pq.ParquetFile(unit.source)
+        parquet = pq.ParquetFile(stream)
     except Exception as e:
         yield error_row(unit, 0, f"not a readable Parquet file: {type(e).__name__}: {e}")
         return

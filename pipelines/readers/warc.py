@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from warcio.archiveiterator import ArchiveIterator
 from warcio.limitreader import LimitReader
 
+from thresher.pipelines.storage import open_binary
 from thresher.pipelines.readers.common import document_row, error_row, skipped_row, too_large
 
 HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml+html", "text/xml+html"}
@@ -92,7 +93,7 @@ def gzipped_per_record(path: str) -> bool:
     if not path.lower().endswith(SPLITTABLE_SUFFIXES):
         return False
     try:
-        with open(path, "rb") as stream:
+        with open_binary(path) as stream:
             if not _warc_member_at(stream, 0):
                 return False
             stream.seek(0)
@@ -131,7 +132,7 @@ def _first_record_from(stream, start: int, end: int | None) -> int | None:
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
     try:
-        stream = open(unit.source, "rb")
+        stream = open_binary(unit.source)
     except OSError as e:
         yield error_row(unit, 0, f"cannot open: {e.strerror or e}")
         return
