@@ -13,7 +13,9 @@ Gopher quality; C4 with FineWeb's settings; FineWeb quality), on two sets of rea
 
 Each measurement runs in a fresh subprocess pinned to one core (``--cpu``), with the libraries
 imported and the documents in memory before the clock starts (reading is not measured on either
-side); model loading (fastText, spaCy's tokenizer) happens lazily inside the timed run on both.
+side); model loading (fastText, spaCy's tokenizer) happens lazily inside the timed run on both,
+and so does thresher's one-time numba start-up (~0.3 s per process: its n-gram loops' machine code
+is cached on disk, but the first compiled call of a process initialises numba).
 
   * datatrove        ``LocalPipelineExecutor(tasks=1, workers=1)`` over [an in-memory reader of
                      datatrove Documents, LanguageFilter, GopherRepetitionFilter,

@@ -11,18 +11,21 @@ document of a real corpus. This module exists because those filters cannot be us
   once per line to count sentences: together they cost over half of extraction's time.
 
 Here a document is tokenised once, line by line, which gives the Gopher filters' words, C4's
-sentence counts and FineWeb's words in one pass. English word rules apply to every language, as in
-datatrove with its default ``language="en"``.
+sentence counts and FineWeb's words in one pass; spaCy itself sees only substrings it has not seen
+before (see EnglishTokenizer), and Gopher's n-gram statistics are compiled loops (ngrams.py).
+English word rules apply to every language, as in datatrove with its default ``language="en"``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import accumulate
+
+import numpy as np
 
 from thresher.config import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 from thresher.filters.base import FilterStage
+from thresher.filters.ngrams import code_points, repeated_ngram_chars, top_ngram_chars, word_starts
 from thresher.schema import QUALITY_SIGNALS
 
 # The constants below are datatrove's (datatrove/utils/text.py, filters/*.py), imported where it
@@ -34,76 +37,215 @@ from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile("\n+")
 _STOP_CHARS = tuple(TERMINAL_PUNCTUATION)
+_TOP_NS, _DUP_NS = np.arange(2, 5), np.arange(5, 11)  # the n-grams whose signals are written
 _SIGNALS = [QUALITY_SIGNALS.field(i).name for i in range(QUALITY_SIGNALS.num_fields)]
+
+
+_RUNS = re.compile(r"\s+|\S+")
+_IRREGULAR_SPACE = re.compile(r"[^\S ]| {2}")  # whitespace other than single spaces
+# No prefix, suffix or infix rule of spaCy's English matches inside a run of ASCII letters
+# (tests/test_quality.py proves it from the rules' regular expressions), so such a substring is one
+# token unless it is a special case ("cannot").
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+def _parts(line: str) -> list[str]:
+    """The substrings of a line that spaCy's first pass tokenises on their own (tokenizer.pyx,
+    _tokenize_affixes): runs of non-space characters and of whitespace, less the first space of a
+    run that starts with " " (that space belongs to the previous token)."""
+    if not _IRREGULAR_SPACE.search(line):
+        return line.split(" ") if line else []
+    parts = []
+    for run in _RUNS.finditer(line):
+        start, end = run.span()
+        if start and line[start] == " ":
+            start += 1
+        if start < end:
+            parts.append(line[start:end])
+    return parts
+
+
+def _sentencize(tokens: list[tuple[str, bool, bool]], seen_period: bool) -> tuple[int, bool]:
+    """spaCy's Sentencizer.predict over tokens' (word, breaks, period) facts, from the only state
+    it keeps between tokens, whether a period was seen: (sentences started, that state after)."""
+    started = 0
+    for _, breaks, period in tokens:
+        if seen_period and breaks:
+            started += 1
+            seen_period = False
+        elif period:
+            seen_period = True
+    return started, seen_period
+
+
+class _Switch:
+    """An affix rule that matches nothing until switched on. spaCy's Tokenizer puts a special case
+    into its cross-token matcher only if an affix rule applies to it when it is added, so one
+    built with its rules switched off has the special cases but an empty matcher."""
+
+    def __init__(self, rule, nothing):
+        self.rule, self.nothing, self.on = rule, nothing, False
+
+    def __call__(self, string: str):
+        return self.rule(string) if self.on else self.nothing
 
 
 class EnglishTokenizer:
     """datatrove's SpaCyTokenizer("en"): spaCy's blank English tokenizer (shipped inside spaCy)
-    and its sentencizer rule.
+    and its sentencizer rule, without running spaCy on every line.
 
-    datatrove tokenises inside a spaCy memory zone, where spaCy caches nothing. Here the cache is
-    kept (measured: 1.5x faster on the filter corpus): it is sound, because spaCy never caches a
-    chunk that involves a special case (tokenizer.pyx, _save_cached), so a cached chunk is one
-    whose tokens do not depend on its neighbours. The cache and vocabulary grow with the corpus,
-    so the tokenizer is rebuilt when they hold too much.
+    spaCy tokenises a text in two passes (tokenizer.pyx). The first splits it on whitespace and
+    tokenises each substring on its own (prefixes, suffixes, infixes, special cases such as "It's"
+    or ":)"), so its tokens for a substring never depend on the rest of the text. The second runs
+    a matcher over those tokens for special cases as the affix rules alone split them (":", ")")
+    and puts in the special case's tokens where the text it covers is the special case's string.
+    Across substrings that text holds whitespace, which no special case longer than one character
+    (" ", a tab) has, so only a match inside one substring changes tokens, and only for a special
+    case whose tokens differ from its affix split. Hence: each distinct substring is tokenised
+    once, by a tokenizer with spaCy's rules and an empty matcher, and its tokens' facts are kept; a
+    line is put together from its substrings' facts, unless one of them holds such a match (rare:
+    ":)", "10a.m."), and spaCy then tokenises that line whole. ``tests/test_quality.py`` checks the result against
+    datatrove on the filter corpus and on its lines with spaCy's special cases put in, spaced and
+    not, and that the special cases with whitespace are single characters.
+
+    Memory is bounded: the kept facts are cleared past MAX_CACHED entries, and spaCy (whose
+    vocabulary grows with every new string) is rebuilt past MAX_STRINGS.
     """
 
     MAX_STRINGS = 500_000
+    MAX_CACHED = 200_000
 
     def __init__(self):
         self._nlp = None
-        self._tokens: dict[int, tuple[str, bool, bool]] = {}  # token hash -> (word, breaks, period)
+        self._substring_facts: dict[str, tuple] = {}  # substring -> see _substring
+        self._token_facts: dict[str, tuple[str, bool, bool]] = {}  # token -> see _token
+        self._sentence_steps: dict[tuple, tuple] = {}  # the few distinct _sentencize pairs, shared
 
     @property
     def nlp(self):
         if self._nlp is None or len(self._nlp.vocab.strings) > self.MAX_STRINGS:
-            import spacy
-            from spacy.pipeline import Sentencizer
-
-            self._nlp = spacy.blank("en")
-            self.punct_chars = frozenset(Sentencizer.default_punct_chars)
+            self._build()
         return self._nlp
 
-    def __getstate__(self):
-        return {"_nlp": None, "_tokens": {}}  # rebuilt where it is used (a Ray actor), never shipped
+    def _build(self) -> None:
+        import spacy
+        from spacy.attrs import IS_PUNCT, ORTH
+        from spacy.pipeline import Sentencizer
+        from spacy.tokenizer import Tokenizer
+
+        nlp = spacy.blank("en")
+        tokenizer, strings = nlp.tokenizer, nlp.vocab.strings
+        self.punct_chars = frozenset(Sentencizer.default_punct_chars)
+        self.is_punct = nlp.vocab.lex_attr_getters[IS_PUNCT]
+        # spaCy computes some twenty attributes for every new word; only is_punct is used, called
+        # directly: a quarter of spaCy's time on new words saved.
+        nlp.vocab.lex_attr_getters = {}
+        affix_rules = [_Switch(tokenizer.prefix_search, None), _Switch(tokenizer.suffix_search, None),
+                       _Switch(tokenizer.infix_finditer, ())]
+        self._first_pass = Tokenizer(nlp.vocab, tokenizer.rules, *affix_rules, tokenizer.token_match,
+                                     tokenizer.url_match)
+        for rule in affix_rules:
+            rule.on = True
+        # Every special case is taken (spaCy's matcher holds only those an affix rule applies to).
+        affixes_only = Tokenizer(nlp.vocab, None, tokenizer.prefix_search, tokenizer.suffix_search,
+                                 tokenizer.infix_finditer, tokenizer.token_match, tokenizer.url_match)
+        self._changing = set()  # affix splits of the special cases whose own tokens differ
+        for case, tokens in tokenizer.rules.items():
+            split = tuple(t.text for t in affixes_only(case))
+            if split != tuple(strings.as_string(token[ORTH]) for token in tokens):
+                self._changing.add(split)
+        self._changing_starts = frozenset(split[0] for split in self._changing)
+        self._longest_change = max(map(len, self._changing))
+        self._special_cases = frozenset(tokenizer.rules)
+        self._letters_steps = self._steps([("a", True, False)])  # a run of letters: one word
+        self._nlp = nlp
+
+    def __getstate__(self):  # rebuilt where it is used (a Ray actor), never shipped
+        return {"_nlp": None, "_substring_facts": {}, "_token_facts": {}, "_sentence_steps": {}}
 
     def lines(self, lines: list[str]) -> list[tuple[list[str], int]]:
         """For each of a document's (stripped) lines: its words, and how many sentences spaCy's
         sentencizer finds in it (C4 counts per line). spaCy never joins characters across a line
         break, so the lines' words are the document's words (``tests/test_quality.py`` checks them
-        against datatrove's on the whole filter corpus).
+        against datatrove's on the whole filter corpus)."""
+        nlp = self.nlp  # one tokenizer per document: a rebuild takes effect with the next one
+        known = self._substring_facts
+        if len(known) > self.MAX_CACHED:
+            known.clear()
+        parts = [_parts(line) for line in lines]
+        new = [part for line_parts in parts for part in line_parts if part not in known]
+        if new:
+            self._learn(new)
+        return [self._from_substrings(line_parts) or self._spacy_line(nlp, line)
+                for line, line_parts in zip(lines, parts)]
 
-        Tokenising only the chunks that are not plain ASCII words would be 1.5x faster, but spaCy
-        matches its special cases (emoticons such as ":-(") across spaces, so leaving chunks out
-        changed the tokens of their neighbours (measured: 1 document of 685)."""
+    def _from_substrings(self, parts: list[str]) -> tuple[list[str], int] | None:
+        """A line's words and sentences from its substrings' facts; None where spaCy's matcher
+        changes its tokens."""
+        words: list[str] = []
+        sentences, seen_period = 1, False  # no tokens: datatrove counts one sentence
+        for part_words, after_clear, after_period, changes in map(self._substring_facts.__getitem__, parts):
+            if changes:
+                return None
+            words += part_words
+            started, seen_period = after_period if seen_period else after_clear
+            sentences += started
+        return words, sentences
+
+    def _learn(self, parts: list[str]) -> None:
+        """Tokenise new substrings in one call, joined by single spaces, which the first pass
+        splits on; whitespace ones one by one, since joined they would merge."""
+        from spacy.attrs import IDX, ORTH
+
+        known, joined = self._substring_facts, []
+        for part in dict.fromkeys(parts):
+            if part.isspace():
+                known[part] = self._substring(part, [t.text for t in self._first_pass(part)])
+            elif _LETTERS.fullmatch(part) and part not in self._special_cases:
+                known[part] = ((part,), *self._letters_steps, False)
+            else:
+                joined.append(part)
+        if not joined:
+            return
+        strings = self._nlp.vocab.strings
+        tokens = self._first_pass(" ".join(joined)).to_array([ORTH, IDX])
+        ends = np.cumsum(np.fromiter(map(len, joined), dtype=np.int64, count=len(joined)) + 1) - 1
+        orths, first = tokens[:, 0].tolist(), 0
+        for part, last in zip(joined, np.searchsorted(tokens[:, 1], ends).tolist()):  # tokens starting before its end
+            # spaCy's tokens cover its text: a substring with one token is that token
+            texts = [part] if last - first == 1 else [strings[orth] for orth in orths[first:last]]
+            known[part] = self._substring(part, texts)
+            first = last
+
+    def _substring(self, part: str, texts: list[str]) -> tuple:
+        """(words, _sentencize's step over its tokens when no period was seen before them, the
+        same when one was, whether spaCy's matcher changes its tokens)."""
+        facts = [self._token_facts.get(text) or self._token(text) for text in texts]
+        n = len(texts)
+        changes = "".join(texts) != part or not self._changing_starts.isdisjoint(texts) and any(
+            tuple(texts[i:j]) in self._changing
+            for i in range(n) if texts[i] in self._changing_starts
+            for j in range(i + 1, min(n, i + self._longest_change) + 1))
+        return tuple(word for word, _, _ in facts if word), *self._steps(facts), changes
+
+    def _steps(self, facts: list[tuple[str, bool, bool]]) -> tuple[tuple[int, bool], tuple[int, bool]]:
+        steps = (_sentencize(facts, False), _sentencize(facts, True))
+        return self._sentence_steps.setdefault(steps, steps)
+
+    def _token(self, text: str) -> tuple[str, bool, bool]:
+        """(word, whether it starts a sentence after a period, whether it is one), kept by token."""
+        if len(self._token_facts) > self.MAX_CACHED:
+            self._token_facts.clear()
+        period = text in self.punct_chars
+        facts = self._token_facts[text] = (text.strip(), not self.is_punct(text) and not period, period)
+        return facts
+
+    def _spacy_line(self, nlp, line: str) -> tuple[list[str], int]:
         from spacy.attrs import ORTH
 
-        nlp = self.nlp  # one tokenizer per document: a rebuild takes effect with the next one
-        tokenizer, known = nlp.tokenizer, self._tokens
-        out = []
-        for line in lines:
-            words, sentences, seen_period = [], 1, False  # no tokens: datatrove counts one sentence
-            for orth in tokenizer(line).to_array(ORTH).tolist():
-                word, breaks, period = known.get(orth) or self._learn(nlp.vocab, orth)
-                if word:
-                    words.append(word)
-                if seen_period and breaks:  # spaCy's Sentencizer.predict, token by token
-                    sentences += 1
-                    seen_period = False
-                elif period:
-                    seen_period = True
-            out.append((words, sentences))
-        return out
-
-    def _learn(self, vocab, orth: int) -> tuple[str, bool, bool]:
-        """What the word list and the sentence rule need of a token, kept by its string's hash:
-        making spaCy's Token objects cost a fifth of the stage's time."""
-        if len(self._tokens) > 1_000_000:
-            self._tokens.clear()
-        text = vocab.strings[orth]
-        period = text in self.punct_chars
-        info = self._tokens[orth] = (text.strip(), not vocab[orth].is_punct and not period, period)
-        return info
+        texts = map(nlp.vocab.strings.__getitem__, nlp.tokenizer(line).to_array(ORTH).tolist())
+        facts = [self._token_facts.get(text) or self._token(text) for text in texts]
+        return [word for word, _, _ in facts if word], 1 + _sentencize(facts, False)[0]
 
 
 def _duplicates(items: list[str]) -> tuple[int, int]:
@@ -119,48 +261,6 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def _top_ngram_chars(words: list[str], n: int, spaced: str, starts: list[int]) -> int:
-    """Characters of the most frequent n-gram (datatrove's find_top_duplicate over " "-joined
-    n-grams); each n-gram is a slice of the joined text rather than a new join."""
-    if len(words) < n:
-        return 0
-    grams = [spaced[starts[i] : starts[i + n] - 1] for i in range(len(words) - n + 1)]
-    if len(set(grams)) == len(grams):
-        return len(grams[0])  # all counts 1: most_common returns the first
-    gram, count = Counter(grams).most_common(1)[0]
-    return len(gram) * count
-
-
-def _repeated_ngram_chars(n: int, joined: str, starts: list[int]) -> int:
-    """datatrove's find_all_duplicate: characters of n-grams seen before, skipping past each
-    repeat. Its n-gram key is the words joined with no separator; here a slice of that join.
-
-    An n-gram that occurs once can never be "seen before", so the scan visits only the positions
-    of n-grams that occur more than once, in order, with datatrove's skip rule between them."""
-    grams = [joined[starts[i] : starts[i + n]] for i in range(len(starts) - n)]
-    counts = Counter(grams)
-    if len(counts) == len(grams):
-        return 0  # no n-gram occurs twice (most documents)
-    repeated = [i for i, gram in enumerate(grams) if counts[gram] > 1]
-    seen: set[str] = set()
-    chars = at = 0  # at: the first position the scan may visit next
-    for i in repeated:
-        if i < at:
-            continue
-        gram = grams[i]
-        if gram in seen:
-            chars += len(gram)
-            at = i + n
-        else:
-            seen.add(gram)
-            at = i + 1
-    return chars
-
-
-def _offsets(words: list[str], sep: int) -> list[int]:
-    return list(accumulate((len(w) + sep for w in words), initial=0))
-
-
 def gopher_repetition(text: str, words: list[str], cfg: GopherRepetitionConfig, s: dict) -> str | None:
     """Signals into ``s``; the first failing rule's reason in datatrove's order, or None."""
     reasons = []
@@ -174,12 +274,12 @@ def gopher_repetition(text: str, words: list[str], cfg: GopherRepetitionConfig, 
         limit = getattr(cfg, key)
         if limit and s[f"gopher_rep_{key}"] > limit:
             reasons.append(key)
-    spaced, spaced_starts = " ".join(words) + " ", _offsets(words, 1)
-    joined, joined_starts = "".join(words), _offsets(words, 0)
-    for n in (2, 3, 4):
-        s[f"gopher_rep_top_{n}_gram_char_frac"] = _top_ngram_chars(words, n, spaced, spaced_starts) / len(text)
-    for n in range(5, 11):
-        s[f"gopher_rep_dup_{n}_gram_char_frac"] = _repeated_ngram_chars(n, joined, joined_starts) / len(text)
+    spaced, spaced_starts = code_points(" ".join(words)), word_starts(words, 1)
+    joined, joined_starts = code_points("".join(words)), word_starts(words, 0)
+    for n, chars in zip(_TOP_NS, top_ngram_chars(spaced, spaced_starts, _TOP_NS).tolist()):
+        s[f"gopher_rep_top_{n}_gram_char_frac"] = chars / len(text)
+    for n, chars in zip(_DUP_NS, repeated_ngram_chars(joined, joined_starts, _DUP_NS).tolist()):
+        s[f"gopher_rep_dup_{n}_gram_char_frac"] = chars / len(text)
     for n, limit in cfg.top_n_grams.items():
         if len(words) >= n and s[f"gopher_rep_top_{n}_gram_char_frac"] > limit:
             reasons.append(f"top_{n}_gram")
@@ -189,6 +289,7 @@ def gopher_repetition(text: str, words: list[str], cfg: GopherRepetitionConfig, 
     return f"gopher_rep_{reasons[0]}" if reasons else None
 
 
+_STOP_WORDS = frozenset(STOP_WORDS)
 _CONTENT, _ALPHA = 1, 2
 _word_flags: dict[str, int] = {}  # a word's flags, computed once per process: words repeat a lot
 
@@ -204,14 +305,21 @@ def _flags(word: str) -> int:
 
 
 def gopher_quality(text: str, words: list[str], cfg: GopherQualityConfig, s: dict) -> str | None:
-    flags = [_flags(w) for w in words]
-    content = [w for w, f in zip(words, flags) if f & _CONTENT]
-    n_words, n_content = len(words), len(content)
-    alpha_words = sum(f & _ALPHA for f in flags) // _ALPHA
-    alpha_content = sum(f == _CONTENT | _ALPHA for f in flags)
+    counts = Counter(words)  # each distinct word's flags once
+    n_words = len(words)
+    n_content = content_chars = alpha_words = alpha_content = 0
+    for word, count in counts.items():
+        flags = _flags(word)
+        if flags & _ALPHA:
+            alpha_words += count
+        if flags & _CONTENT:
+            n_content += count
+            content_chars += len(word) * count
+            if flags & _ALPHA:
+                alpha_content += count
     lines = text.splitlines() or [""]
     s["gopher_words"] = n_content
-    s["gopher_avg_word_length"] = sum(map(len, content)) / n_content if n_content else None
+    s["gopher_avg_word_length"] = content_chars / n_content if n_content else None
     s["gopher_hash_word_ratio"] = text.count("#") / n_words if n_words else None
     s["gopher_ellipsis_word_ratio"] = (text.count("...") + text.count("…")) / n_words if n_words else None
     s["gopher_bullet_lines_ratio"] = sum(l.lstrip().startswith(("•", "-")) for l in lines) / len(lines)
@@ -219,7 +327,7 @@ def gopher_quality(text: str, words: list[str], cfg: GopherQualityConfig, s: dic
     s["gopher_alpha_words_ratio"] = alpha_words / n_words if n_words else None
     s["gopher_alpha_content_words_ratio"] = alpha_content / n_content if n_content else None
     alpha = s["gopher_alpha_words_ratio" if cfg.alpha_ratio_of == "tokens" else "gopher_alpha_content_words_ratio"]
-    s["gopher_stop_words"] = len(set(STOP_WORDS).intersection(words))
+    s["gopher_stop_words"] = len(_STOP_WORDS.intersection(counts))
 
     def above(value, limit):
         return bool(limit) and value is not None and value > limit

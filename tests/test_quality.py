@@ -1,12 +1,14 @@
 """The quality stage against datatrove's own filters, used as the oracle, on real text."""
 
+import re
 import time
 
+import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
 from thresher.config import QualityConfig
-from thresher.filters.quality import QualityFilter
+from thresher.filters.quality import QualityFilter, _parts
 from thresher.schema import rows_to_table, empty_row
 
 
@@ -113,10 +115,127 @@ def test_words_are_datatrove_words(corpus):
     # The per-line tokenisation rests on spaCy never joining characters across a line break.
     from datatrove.utils.text import split_into_words
 
-    # The fast path (chunks of ASCII letters or digits never reach spaCy) rests on spaCy's
-    # tokenising each space-separated chunk on its own.
     tokenizer = QualityFilter(QualityConfig()).tokenizer
     tokenizer.MAX_STRINGS = 5_000  # rebuilt every few documents here, as every ~500,000 strings in a run
     for doc in corpus[::2]:
         lines = tokenizer.lines([line.strip() for line in doc["text"].splitlines()])
         assert [w for words, _ in lines for w in words] == split_into_words(doc["text"], "en"), doc["source"]
+
+
+def _matcher_lines(corpus, rules) -> list[str]:
+    """Corpus lines made to meet what the substring facts must get right: irregular whitespace
+    (double spaces, tabs, no-break spaces), and spaCy's own special cases inserted as they are and
+    with spaces between their affix tokens, which its cross-token matcher sees (":-)", ": - )")."""
+    import spacy
+    from spacy.tokenizer import Tokenizer
+
+    tokenizer = spacy.blank("en").tokenizer
+    affixes_only = Tokenizer(tokenizer.vocab, None, tokenizer.prefix_search, tokenizer.suffix_search,
+                             tokenizer.infix_finditer, tokenizer.token_match, tokenizer.url_match)
+    cases = sorted(rules)
+    spaced = [" ".join(t.text for t in affixes_only(case)) for case in cases]
+    lines = [line.strip() for doc in corpus[::5] for line in doc["text"].splitlines() if line.strip()][:1000]
+    out = []
+    for i, line in enumerate(lines):
+        words = line.split(" ")
+        at = i % len(words)
+        out += [
+            " ".join(words[:at] + [cases[i % len(cases)]] + words[at:]),
+            " ".join(words[:at] + [spaced[i % len(spaced)]] + words[at:]),
+            " ".join(words[:at] + [spaced[(7 * i) % len(spaced)], cases[(3 * i) % len(cases)]] + words[at:]),
+            line.replace(" ", "  ", 2).replace(" ", "\t", 1).replace(" ", "\xa0", 1),
+        ]
+    return out
+
+
+def test_lines_are_spacy_lines_where_its_matcher_applies(corpus):
+    # Substrings' tokens are kept, and a line falls back to spaCy only where the special-case
+    # matcher could change them: lines built to meet the matcher get datatrove's words and sentences.
+    from datatrove.utils.text import split_into_sentences, split_into_words
+
+    tokenizer = QualityFilter(QualityConfig()).tokenizer
+    rules = tokenizer.nlp.tokenizer.rules
+    # the matcher's changes stay inside a substring: a span across two covers whitespace and at
+    # least two characters, and no special case with whitespace is longer than one
+    assert all(len(case) == 1 for case in rules if any(ch.isspace() for ch in case))
+    lines = _matcher_lines(corpus, rules)
+    got = tokenizer.lines(lines)
+    expected = [(split_into_words(line, "en"), len(split_into_sentences(line, "en"))) for line in lines]
+    mismatches = [(line, e, g) for line, e, g in zip(lines, expected, got) if e != g]
+    assert not mismatches, mismatches[:3]
+    # both ways were taken: lines from substrings, and lines spaCy tokenised whole
+    whole = [line for line in lines if tokenizer._from_substrings(_parts(line)) is None]
+    assert 20 < len(whole) < len(lines) / 10, len(whole)
+
+
+def test_spacy_affix_rules_never_split_ascii_letters(corpus):
+    # The proof behind quality._LETTERS: no branch of spaCy's English prefix, suffix or infix
+    # expression can match inside a run of ASCII letters. A branch is ruled out when a character
+    # it must consume, or a lookaround it must satisfy, cannot be an ASCII letter.
+    import re._constants as c
+    import re._parser as parser
+    import string
+
+    import spacy
+
+    letters = set(map(ord, string.ascii_letters))
+
+    def no_letter(op, av) -> bool:
+        if op is c.LITERAL:
+            return av not in letters
+        if op is c.IN:
+            # a negated set or a category may hold letters: not ruled out
+            return all(o is c.LITERAL and a not in letters
+                       or o is c.RANGE and not any(a[0] <= x <= a[1] for x in letters) for o, a in av)
+        return False
+
+    def ruled_out(items) -> bool:
+        for op, av in items:
+            if op in (c.LITERAL, c.IN) and no_letter(op, av):
+                return True
+            if op is c.SUBPATTERN and ruled_out(av[-1]):
+                return True
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1 and ruled_out(av[2]):
+                return True
+            if op is c.BRANCH and all(ruled_out(branch) for branch in av[1]):
+                return True
+            if op is c.ASSERT and ruled_out(av[1]):
+                return True
+        return False
+
+    def never_in_letters(pattern: re.Pattern) -> bool:
+        return ruled_out(list(parser.parse(pattern.pattern, pattern.flags)))
+
+    tokenizer = spacy.blank("en").tokenizer
+    for rule in (tokenizer.prefix_search, tokenizer.suffix_search, tokenizer.infix_finditer):
+        assert never_in_letters(rule.__self__), rule.__self__.pattern[:200]
+    # the check can fail: it rules out what needs a non-letter, and only that
+    for pattern in (r"(?<=[0-9])km$", r"\.$", r"^US\$", r"(?:'s|’s)$"):
+        assert never_in_letters(re.compile(pattern)), pattern
+    for pattern in (r"^[a-z]", r"(?:km|\.)$", r"[A-Z]{2,}", r"[^.]$", r"\w+"):
+        assert not never_in_letters(re.compile(pattern)), pattern
+    # and the expressions agree on every run of letters in the corpus
+    words = {w for doc in corpus[::5] for w in re.findall(r"[A-Za-z]+", doc["text"])}
+    assert len(words) > 1000
+    for rule in (tokenizer.prefix_search, tokenizer.suffix_search):
+        assert not any(rule(w) for w in words)
+    assert not any(list(tokenizer.infix_finditer(w)) for w in words)
+
+
+def test_ngram_statistics_are_datatrove_s(corpus):
+    # Compiled n-gram scans against datatrove's own functions, on real words and on the same words
+    # re-split so that different n-grams join into the same string (find_all_duplicate's key).
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
+
+    from thresher.filters.ngrams import code_points, repeated_ngram_chars, top_ngram_chars, word_starts
+
+    tokenizer = QualityFilter(QualityConfig()).tokenizer
+    ns_top, ns_dup = np.arange(2, 5), np.arange(5, 11)
+    for doc in corpus[::9]:
+        words = [w for line, _ in tokenizer.lines([l.strip() for l in doc["text"].splitlines()]) for w in line]
+        resplit = [piece for w in words for piece in ((w[:1], w[1:]) if len(w) > 1 and len(w) % 3 == 0 else (w,))]
+        for ws in (words, resplit, (words[:40] + resplit[:40]) * 3):
+            top = top_ngram_chars(code_points(" ".join(ws)), word_starts(ws, 1), ns_top).tolist()
+            assert top == [find_top_duplicate(get_n_grams(ws, n)) if len(ws) >= n else 0 for n in ns_top.tolist()]
+            dup = repeated_ngram_chars(code_points("".join(ws)), word_starts(ws, 0), ns_dup).tolist()
+            assert dup == [find_all_duplicate(ws, n) for n in ns_dup.tolist()], doc["source"]
