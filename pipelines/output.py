@@ -46,6 +46,7 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = self._pending_bytes = self._shard_rows = self._shard_bytes = 0
+        self._shard_tokens = 0  # documents' n_tokens, where the schema has them
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -76,6 +77,8 @@ class ShardWriter:
         self._writer.write_table(table, row_group_size=self.config.row_group_rows)
         self._shard_rows += table.num_rows
         self._shard_bytes += table.nbytes
+        if "n_tokens" in table.column_names:
+            self._shard_tokens += int(pc.sum(table["n_tokens"]).as_py() or 0)
         if self._shard_rows >= self.config.shard_rows or self._shard_bytes >= self.config.shard_bytes:
             self._close_shard()
 
@@ -83,8 +86,9 @@ class ShardWriter:
         self._writer.close()
         os.replace(self._path + ".tmp", self._path)
         self.shards.append({"file": os.path.basename(self._path), "rows": self._shard_rows,
-                            "bytes": os.path.getsize(self._path)})
-        self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
+                            "bytes": os.path.getsize(self._path),
+                            **({"tokens": self._shard_tokens} if "n_tokens" in self.schema.names else {})})
+        self._writer, self._shard_rows, self._shard_bytes, self._shard_tokens = None, 0, 0, 0
 
     def close(self) -> list[dict]:
         while self._pending:
@@ -129,6 +133,9 @@ class OutputWriter:
         self.pii: Counter = Counter()
         self.errored: Counter = Counter()  # by stage
         self.skipped: Counter = Counter()
+        self.tokens_by_language: Counter = Counter()  # kept documents' n_tokens
+        self.tokens_by_edu_int: Counter = Counter()
+        self.contaminated: dict[str, Counter] = {}  # benchmark -> item -> documents (rejected or flagged)
 
     def add(self, batch: pa.Table) -> None:
         status = batch["status"]
@@ -163,6 +170,7 @@ class OutputWriter:
                 self.rejected_chars[row["reason"]] += row["chars"]
                 self.rejected_by_stage[(row["stage"], row["reason"])] += row["n"]
                 self.rejected_chars_by_stage[(row["stage"], row["reason"])] += row["chars"]
+            self._tally_contamination(rejected)
             self.writers["rejected"].write(rejected.select(REJECTED_SCHEMA.names))
 
     def _tally_kept(self, kept: pa.Table) -> None:
@@ -174,6 +182,30 @@ class OutputWriter:
         if pii.null_count < len(pii):
             for field in ("email", "ip"):
                 self.pii[field] += int(pc.sum(pc.struct_field(pii, field)).as_py() or 0)
+        self._tally_contamination(kept)
+        if kept["n_tokens"].null_count < kept.num_rows:
+            for key, counter in (("language", self.tokens_by_language), ("edu_int", self.tokens_by_edu_int)):
+                for row in kept.group_by(key, use_threads=False).aggregate([("n_tokens", "sum")]).to_pylist():
+                    counter[str(row[key]) if row[key] is not None else "null"] += row["n_tokens_sum"] or 0
+
+    def _tally_contamination(self, table: pa.Table) -> None:
+        found = table["contamination"]
+        if found.null_count == len(found):
+            return
+        for match in pc.drop_null(found).to_pylist():
+            self.contaminated.setdefault(match["benchmark"], Counter())[match["item"]] += 1
+
+    def _token_totals(self) -> dict:
+        """Kept documents' tokens: in all, per language, per edu_int (null: classify off)."""
+        return {"kept": sum(self.tokens_by_language.values()),
+                "by_language": dict(self.tokens_by_language.most_common()),
+                "by_edu_int": dict(sorted(self.tokens_by_edu_int.items()))}
+
+    def _contamination_table(self) -> dict:
+        """Per benchmark: documents matching it, distinct items matched, the most matched items."""
+        return {bench: {"documents": sum(items.values()), "items": len(items),
+                        "top_items": dict(items.most_common(10))}
+                for bench, items in sorted(self.contaminated.items())}
 
     @property
     def counts(self) -> dict:
@@ -238,6 +270,8 @@ class OutputWriter:
             "errors_by_stage": dict(sorted(self.errored.items())),
             "flagged": dict(sorted(self.flagged.items())),
             "pii_replacements": dict(sorted(self.pii.items())),
+            "tokens": self._token_totals(),
+            "decontamination": self._contamination_table(),
             **({"dedup": self.dedup_stats} if self.pending is not None else {}),
             "outputs": outputs,
             **extra,

@@ -13,7 +13,7 @@ import pyarrow as pa
 import ray
 
 from thresher.config import ExecutionConfig, RunConfig
-from thresher.pipelines.extract import Extractor
+from thresher.pipelines.extract import CascadeGate, Extractor
 from thresher.pipelines.readers import Unit, read_unit
 from thresher.schema import ITEM_BEGIN, ITEM_END, KEPT, empty_row, rows_to_table
 
@@ -60,6 +60,8 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
         from thresher.filters.url import UrlFilter
 
         chain.append(("url", UrlFilter(stages.url)))
+    if stages.extract and stages.extract.engine == "cascade":  # judges with the later stages' rules
+        chain.append(("cascade", CascadeGate(stages.extract, stages.language, stages.quality, stages.classify)))
     # Extract always runs: switched off, it still turns HTML/PDF records into clear errors.
     chain.append(("extract", Extractor(stages.extract)))
     if stages.language:
@@ -74,10 +76,22 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
         from thresher.filters.pii import PiiRedactor
 
         chain.append(("pii", PiiRedactor(stages.pii)))
+    if stages.decontaminate:
+        from thresher.filters.decontaminate import Decontaminator
+
+        chain.append(("decontaminate", Decontaminator(stages.decontaminate)))
     if stages.dedup:  # its keys here; the corpus-wide grouping runs when the writer commits
         from thresher.filters.dedup import DedupKeys
 
         chain.append(("dedup", DedupKeys(stages.dedup)))
+    if stages.classify:
+        from thresher.classifiers.stage import EduClassifier
+
+        chain.append(("classify", EduClassifier(stages.classify)))
+    if stages.tokens:  # last: after every stage that changes the text
+        from thresher.filters.tokens import TokenCounter
+
+        chain.append(("tokens", TokenCounter(stages.tokens.encoding)))
     return chain
 
 

@@ -35,6 +35,8 @@ QUALITY_SIGNALS = pa.struct(
         "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")]
 )
 PII_COUNTS = pa.struct([pa.field("email", pa.int64()), pa.field("ip", pa.int64())])
+CONTAMINATION = pa.struct([pa.field("benchmark", pa.string()), pa.field("item", pa.string()),
+                           pa.field("ngrams", pa.int64())])  # distinct n-grams shared with that item
 
 DOCUMENT_FIELDS = [
     pa.field("id", pa.string()),
@@ -47,12 +49,15 @@ DOCUMENT_FIELDS = [
     pa.field("text", pa.large_string()),
     pa.field("language", pa.string()),
     pa.field("language_score", pa.float64()),
-    pa.field("edu_score", pa.float64()),
+    pa.field("edu_score", pa.float64()),  # null when the classify stage is off, as edu_int
+    pa.field("edu_int", pa.int64()),  # edu_score clipped and rounded: FineWeb-Edu's int_score
     pa.field("dup_cluster", pa.string()),
     pa.field("dup_cluster_size", pa.int64()),
     pa.field("flags", pa.list_(pa.string())),  # tag mode: "stage:reason" for each stage that would drop it
     pa.field("quality", QUALITY_SIGNALS),  # null when the quality stage is off
     pa.field("pii", PII_COUNTS),  # replacements made by the pii stage; null when it is off
+    pa.field("contamination", CONTAMINATION),  # the benchmark item it shares n-grams with; null when none
+    pa.field("n_tokens", pa.int64()),  # tokens of `text` (stages.tokens.encoding); null when the stage is off
 ]
 
 # Columns that exist only between stages.
