@@ -6,7 +6,8 @@ beyond Ray and Python travels in the job's runtime environment:
 - the project as a wheel of this checkout installs it (``py_modules``): the code, and the
   shipped models whose SHA-256 sums are checked again where each model is loaded;
 - a working directory holding the config and the files it names that belong to the run (URL
-  list files; a classify model directory, whose card carries its checksums);
+  list files; decontamination benchmarks; a classify model directory, whose card carries its
+  checksums);
 - with ``pip``, the project's third-party requirements, installed on every node by Ray.
 
 Inputs, the output folder and earlier releases to dedup against are data, not shipped: they
@@ -109,6 +110,9 @@ def job_config(config: RunConfig, job_dir: Path) -> dict:
             name: [_ship(p, job_dir, Path("lists", name, str(i))) for i, p in enumerate(paths)]
             for name, paths in stages["url"]["list_files"].items()
         }
+    if stages.get("decontaminate"):  # benchmark files are checked by SHA-256 where the index is built
+        for i, benchmark in enumerate(stages["decontaminate"]["benchmarks"]):
+            benchmark["path"] = _ship(benchmark["path"], job_dir, Path("benchmarks", str(i)))
     if "model" in (stages.get("classify") or {}):
         shutil.copytree(stages["classify"]["model"], job_dir / "model")
         stages["classify"]["model"] = "model"

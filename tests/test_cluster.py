@@ -233,6 +233,8 @@ def test_the_job_config_names_shared_data_absolutely_and_ships_the_runs_own_file
     listed = shipped["stages"]["url"]["list_files"]["domains"]
     assert not os.path.isabs(listed[0]) and (job_dir / listed[0]).read_text() == "example.com\n"
     assert shipped["stages"]["classify"]["model"] == "model"
+    [benchmark] = shipped["stages"]["decontaminate"]["benchmarks"]
+    assert benchmark["path"] == "benchmarks/0/HumanEval.jsonl.gz" and (job_dir / benchmark["path"]).is_file()
     monkeypatch.chdir(job_dir)  # where the job reads it: the copied model passes its checksums there
     (job_dir / JOB_CONFIG).write_text(json.dumps(shipped))
     job = load_config(JOB_CONFIG)

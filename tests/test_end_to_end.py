@@ -17,7 +17,7 @@ from thresher.schema import DOCUMENT_SCHEMA, ERROR_SCHEMA, REJECTED_SCHEMA
 pytestmark = pytest.mark.slow
 
 
-EXTRACT_ONLY = [f"stages.{stage}=false" for stage in ("url", "language", "quality", "pii", "dedup")]
+EXTRACT_ONLY = [f"stages.{stage}=false" for stage in ("url", "language", "quality", "pii", "decontaminate", "dedup", "classify")]
 
 
 def words(text):
@@ -63,7 +63,7 @@ def test_sample_counts_add_up(sample_output):
 def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     manifest = json.loads((sample_output / "manifest.json").read_text())
     funnel = manifest["stages"]
-    assert list(funnel) == ["url", "extract", "language", "quality", "pii", "dedup", "tokens"]
+    assert list(funnel) == ["url", "extract", "language", "quality", "pii", "decontaminate", "dedup", "classify", "tokens"]
     for before, after in zip(list(funnel.values()), list(funnel.values())[1:]):
         assert after["in"] == before["out"]
     for stage in funnel.values():
@@ -76,6 +76,8 @@ def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     assert all(d["quality"]["gopher_words"] >= 50 and d["pii"] is not None for d in docs)
     assert set(manifest["pii_replacements"]) == {"email", "ip"}
     assert all(d["dup_cluster"] is not None and d["dup_cluster_size"] >= 1 for d in docs)
+    assert all(0 <= d["edu_score"] <= 5 and d["edu_int"] == round(d["edu_score"]) and d["n_tokens"] > 0 for d in docs)
+    assert manifest["decontamination"] == {} and manifest["tokens"]["kept"] == sum(d["n_tokens"] for d in docs)
 
 
 def test_sample_text_of_known_pages(sample_output):
