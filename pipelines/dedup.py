@@ -6,7 +6,8 @@ It runs in three steps around the streaming run:
    write order: a document's *ordinal*) and ``DedupIndex.add`` appends their keys to an index of
    (band, key, ordinal) rows, hash-partitioned by key into Parquet files. The exact-text hash is
    one more band. Only three numbers per document stay in memory: text length, id hash, text hash.
-2. ``DedupIndex.clusters`` runs one Ray task per partition: sort by (band, key), and every key
+2. ``DedupIndex.clusters`` runs one Ray task per partition (in the driver, for an index of a few
+   MB): sort by (band, key), and every key
    shared by two or more documents links them to its smallest ordinal. A partition holds
    1/``PARTITIONS`` of the keys, so a task's memory is bounded by the corpus size over that.
    The links (candidate pairs only, not the corpus) come back to the driver, where SciPy's
@@ -45,6 +46,9 @@ PARTITIONS = 32
 NO_KEY = 0  # filters.minhash's band key of a text without shingles
 SIGNATURES = "signatures.u32"  # with verify: each document's MinHash signature, by ordinal
 _FLUSH_ROWS = 2_000_000  # index rows buffered before they are written out (~36 MB)
+# An index this small is linked in the driver, one partition after another (~0.1 s for 1,000
+# documents): 32 Ray tasks cost ~1.9 s of worker start-up and scheduling however little they do.
+_LOCAL_LINKS_BYTES = 16 * 2**20
 IDS_SCHEMA = pa.schema([pa.field("doc", pa.int64()), pa.field("id", pa.string()), pa.field("kept", pa.bool_()),
                         pa.field("text_hash", pa.uint64())])
 _RELEASED = np.iinfo(np.int64).max  # the "length" of a released document: it always wins the keep rule
@@ -158,10 +162,18 @@ class DedupIndex:
             lengths = np.concatenate([lengths, np.full(len(r.ids), _RELEASED, np.int64)])
             id_hashes = np.concatenate([id_hashes, _id_hashes(r.ids)])
             text_hashes = np.concatenate([text_hashes, r.text_hashes])
-        task = ray.remote(num_cpus=1)(_links_task)
-        released = ray.put([(r.directory, r.first, r.kept) for r in self.released])
+        released = [(r.directory, r.first, r.kept) for r in self.released]
         exact_band = self.bands if self.config.exact else -1
-        links = ray.get([task.remote(self._path(p), released, exact_band) for p in range(PARTITIONS)])
+        paths = [self._path(p) for p in range(PARTITIONS)]
+        index_bytes = sum(os.path.getsize(path) for path in paths if os.path.exists(path))
+        index_bytes += sum(os.path.getsize(os.path.join(d, os.path.basename(path))) for d, _, _ in released
+                           for path in paths if os.path.exists(os.path.join(d, os.path.basename(path))))
+        if index_bytes <= _LOCAL_LINKS_BYTES:
+            links = [_links_task(path, released, exact_band) for path in paths]
+        else:
+            task = ray.remote(num_cpus=1)(_links_task)
+            shared = ray.put(released)
+            links = ray.get([task.remote(path, shared, exact_band) for path in paths])
         u, v, exact = (np.concatenate([link[i] for link in links]) for i in range(3))
         candidates = len(u)
         if self.verify:
