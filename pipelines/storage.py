@@ -66,10 +66,8 @@ def expand(path: str) -> list[str]:
         matches = [path] if os.path.lexists(path) else sorted(glob.glob(path, recursive=True))
         found = []
         for match in matches:
-            if os.path.isdir(match):
-                for root, dirs, files in os.walk(match):
-                    dirs.sort()
-                    found.extend(os.path.join(root, name) for name in sorted(files))
+            if os.path.isdir(match):  # sorted by path, as the URI branch sorts
+                found.extend(sorted(os.path.join(root, name) for root, _, files in os.walk(match) for name in files))
             else:
                 found.append(match)
         return found
