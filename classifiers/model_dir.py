@@ -46,27 +46,45 @@ def scorer_class(kind: str):
     return getattr(importlib.import_module(module), name)
 
 
-def read_card(directory: str | Path) -> dict:
-    """The card of a model directory, after checking that every weight file it lists is intact."""
+def read_model_files(directory: str | Path) -> tuple[dict, dict[str, bytes]]:
+    """(card, {file name: bytes}) of a model directory: ``card.json`` and every weight file it
+    lists, each checked against the card's SHA-256 in memory, so what is returned is what was
+    checked. The bytes are the model in transit, for a process that cannot see the directory (a
+    Ray actor on another node)."""
     directory = Path(directory)
+    card_bytes = _read_bytes(directory / CARD)
+    if card_bytes is None:
+        raise ModelDirError(f"{directory}: no {CARD}: not a model directory (make one with `thresher train`)")
     try:
-        card = json.loads((directory / CARD).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelDirError(f"{directory}: no {CARD}: not a model directory (make one with `thresher train`)") from None
-    except (OSError, ValueError) as e:
+        card = json.loads(card_bytes.decode("utf-8"))
+    except ValueError as e:
         raise ModelDirError(f"{directory / CARD}: unreadable: {e}") from None
     if not isinstance(card, dict) or card.get("kind") not in SCORERS or not isinstance(card.get("files"), dict) or not card["files"]:
         raise ModelDirError(f"{directory / CARD}: not a model card (needs kind: {' or '.join(SCORERS)}, params and files)")
+    files = {CARD: card_bytes}
     for name, expected in card["files"].items():
-        path = directory / name
-        if Path(name).name != name:
-            raise ModelDirError(f"{directory / CARD}: {name!r} is not a file name inside the model directory")
-        if not path.is_file():
+        if Path(name).name != name or name == CARD:
+            raise ModelDirError(f"{directory / CARD}: {name!r} is not a weight file name inside the model directory")
+        data = _read_bytes(directory / name)
+        if data is None:
             raise ModelDirError(f"{directory}: weight file {name!r} listed in the card is missing")
-        actual = sha256_file(path)
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
-            raise ModelDirError(f"{path}: SHA-256 {actual} does not match the card's {expected}: refusing to load it")
-    return card
+            raise ModelDirError(f"{directory / name}: SHA-256 {actual} does not match the card's {expected}: refusing to load it")
+        files[name] = data
+    return card, files
+
+
+def read_card(directory: str | Path) -> dict:
+    """The card of a model directory, after checking that every weight file it lists is intact."""
+    return read_model_files(directory)[0]
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes() if path.is_file() else None
+    except OSError:
+        return None
 
 
 def load_model(directory: str | Path):

@@ -5,33 +5,43 @@ for scikit-learn): per document, the call overhead would cost as much as the sco
 ``min_score`` set, a document scoring below it is dropped as ``low_edu_score`` (``mode: filter``)
 or flagged ``classify:low_edu_score`` (``mode: tag``); with ``min_score: null`` nothing is dropped.
 
-The stage is pickled to each Ray actor without its model; the model is loaded once per process,
-from the directory the config named, after the card is found unchanged since the config was
-checked and every weight file matches the card's SHA-256.
+The model travels inside the stage: the driver reads the model directory's card and weight
+files, each checked against the card's SHA-256, and the stage carries those bytes (about 1 MB for
+the shipped model) to every Ray actor, wherever it runs, without the directory on that node. Each
+process loads the model once, from a private copy of those bytes, checked again as it loads.
 """
 
 from __future__ import annotations
 
-from functools import cache
+import hashlib
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from thresher.classifiers.model_dir import CARD, ModelDirError, load_model, sha256_file
+from thresher.classifiers.model_dir import CARD, load_model, read_model_files
 from thresher.classifiers.scorer import edu_int
 from thresher.config import ClassifyConfig
 from thresher.filters.base import FilterStage
 from thresher.schema import KEPT
 
 
-@cache  # once per process
-def _model(directory: str, card_sha256: str):
-    found = sha256_file(Path(directory) / CARD)
-    if found != card_sha256:
-        raise ModelDirError(f"{directory}/{CARD} changed since the run was configured: refusing to load it")
-    return load_model(directory)
+_LOADED: dict[str, object] = {}  # per process: the model, by the digest of its files
+
+
+def _model(files: dict[str, bytes], digest: str):
+    if digest not in _LOADED:
+        directory = tempfile.mkdtemp(prefix="thresher-model-")
+        try:
+            for name, data in files.items():
+                Path(directory, name).write_bytes(data)
+            _LOADED[digest] = load_model(directory)  # fastText and numpy read the weights into memory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    return _LOADED[digest]
 
 
 class EduClassifier(FilterStage):
@@ -39,12 +49,12 @@ class EduClassifier(FilterStage):
 
     def __init__(self, config: ClassifyConfig):
         super().__init__(config.mode)
-        self.model_dir = config.model
         self.min_score = config.min_score
-        self.card_sha256 = sha256_file(Path(config.model) / CARD)
+        _, self.files = read_model_files(config.model)
+        self.digest = hashlib.sha256(self.files[CARD]).hexdigest()  # the card names every weight file's SHA-256
 
     def score(self, texts: list[str]) -> np.ndarray:
-        return _model(self.model_dir, self.card_sha256).predict(texts)
+        return _model(self.files, self.digest).predict(texts)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         kept = pc.equal(batch.column("status"), KEPT).to_numpy(zero_copy_only=False)

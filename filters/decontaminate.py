@@ -19,19 +19,18 @@ item with fewer than ``ngram`` words in every field cannot be matched (14,043 of
 BIG-bench items at 13 words, 12,409 at 7: arithmetic, short questions); ``BenchmarkIndex.stats``
 counts them per benchmark (``short_items``) so the loss is visible.
 
-The stage is pickled to each Ray actor without its index; each actor builds it once, after
-checking that every benchmark file still has the SHA-256 seen when the run was configured (a
-changed file fails the run rather than every document).
+The benchmarks travel inside the stage: the driver reads the files when the run is configured,
+and the stage carries their items (not the paths) to every Ray actor, wherever it runs, so every
+actor matches against the same items, whatever happens to the files later and whether or not its
+node can see them. Each actor builds the index once, from those items.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -208,18 +207,18 @@ class Decontaminator(FilterStage):
 
     def __init__(self, config: DecontaminateConfig):
         super().__init__(config.mode)
-        # absolute: an actor's working directory need not be the driver's
-        self.benchmarks = [b.model_copy(update={"path": os.path.abspath(b.path)}) for b in config.benchmarks]
+        self.benchmarks = read_benchmarks(config.benchmarks)
         self.ngram, self.min_matches = config.ngram, config.min_matches
-        self.sha256 = {b.path: b.sha256 for b in read_benchmarks(self.benchmarks)}
+        self._index = None
 
-    @cached_property
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_index": None}  # each process builds its own (the items travel, not the index)
+
+    @property
     def index(self) -> BenchmarkIndex:
-        benchmarks = read_benchmarks(self.benchmarks)
-        for bench in benchmarks:
-            if bench.sha256 != self.sha256[bench.path]:
-                raise BenchmarkError(f"{bench.path} changed since the run was configured: refusing to use it")
-        return BenchmarkIndex(benchmarks, self.ngram)
+        if self._index is None:
+            self._index = BenchmarkIndex(self.benchmarks, self.ngram)
+        return self._index
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Matches the kept rows' texts; only a batch with a contaminated document goes through

@@ -104,8 +104,9 @@ class ShardWriter:
 class OutputWriter:
     """Routes each batch of rows by status and tallies the counts for the manifest."""
 
-    def __init__(self, config: OutputConfig, dedup: DedupConfig | None = None):
+    def __init__(self, config: OutputConfig, dedup: DedupConfig | None = None, benchmarks: dict[str, dict] | None = None):
         self.config = config
+        self.benchmarks = benchmarks or {}  # the decontaminate stage's: name -> {path, sha256, benchmark_items}
         self.path = config.path
         os.makedirs(self.path, exist_ok=True)
         for name in os.listdir(self.path):  # leftovers of a crashed run
@@ -202,10 +203,13 @@ class OutputWriter:
                 "by_edu_int": dict(sorted(self.tokens_by_edu_int.items()))}
 
     def _contamination_table(self) -> dict:
-        """Per benchmark: documents matching it, distinct items matched, the most matched items."""
-        return {bench: {"documents": sum(items.values()), "items": len(items),
-                        "top_items": dict(items.most_common(10))}
-                for bench, items in sorted(self.contaminated.items())}
+        """Per benchmark checked: its file, SHA-256 and size; documents matching it, distinct items
+        matched, the most matched items."""
+        names = sorted({*self.benchmarks, *self.contaminated})
+        return {bench: {**self.benchmarks.get(bench, {}), "documents": sum(self.contaminated.get(bench, {}).values()),
+                        "items": len(self.contaminated.get(bench, {})),
+                        "top_items": dict(self.contaminated.get(bench, Counter()).most_common(10))}
+                for bench in names}
 
     @property
     def counts(self) -> dict:

@@ -30,16 +30,21 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
     journal = WorkJournal(local_output.path, fingerprint(settings, work), restart)
     todo = [(number, item) for number, item in enumerate(work) if number not in journal.done]
     resumed = len(work) - len(todo)
+    # Before Ray: the stages read the run's own files (models, benchmarks) here, where the config
+    # named them. (A submitted job's working directory is gone once its driver joins the cluster.)
+    stages = plan.stage_functions(config)
     plan.connect(config.execution)
     ray_started = time.time()
-    stages = plan.stage_functions(config)
     try:
         if todo:
             for batch in plan.build(config, todo, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
                 journal.add(batch)
     finally:
         journal.close()
-    writer = OutputWriter(local_output, config.stages.dedup)
+    decontaminate = dict(stages).get("decontaminate")
+    benchmarks = {b.name: {"path": b.path, "sha256": b.sha256, "benchmark_items": len(b.ids)}
+                  for b in (decontaminate.benchmarks if decontaminate else [])}
+    writer = OutputWriter(local_output, config.stages.dedup, benchmarks)
     try:
         for batch in journal.replay(config.output.row_group_rows):
             writer.add(batch)

@@ -5,6 +5,7 @@ item; the same texts without them, and 685 real texts, are not."""
 import gzip
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -154,14 +155,15 @@ def test_damaged_benchmark_files(tmp_path, items):
         read_benchmarks([BenchmarkConfig(**humaneval()), BenchmarkConfig(**humaneval())])
 
 
-def test_a_benchmark_changed_after_configuration_is_refused(tmp_path, corpus):
+def test_the_stage_carries_the_items_read_when_the_run_was_configured(tmp_path, items, corpus):
     copy = tmp_path / "HumanEval.jsonl.gz"
     shutil.copy(HUMANEVAL, copy)
     stage = Decontaminator(DecontaminateConfig(benchmarks=[humaneval(path=str(copy))]))
-    with gzip.open(copy, "at") as f:
-        f.write(json.dumps({"task_id": "extra", "prompt": "x", "canonical_solution": "y", "test": "z"}) + "\n")
-    with pytest.raises(BenchmarkError, match="changed since the run was configured"):
-        stage(rows_to_table([empty_row(id="a", text=corpus[0]["text"], status=KEPT)]))
+    copy.unlink()  # as on a node that cannot see the file: the actor gets the stage pickled
+    actor_side = pickle.loads(pickle.dumps(stage))
+    planted = plant(english(corpus)[0], items[7]["prompt"])
+    [row] = actor_side(rows_to_table([empty_row(id="a", text=planted, status=KEPT)])).to_pylist()
+    assert row["status"] == REJECTED and row["contamination"]["item"] == items[7]["task_id"]
 
 
 def test_cli_refuses_a_bad_benchmark_before_writing(tmp_path):

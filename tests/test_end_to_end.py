@@ -77,7 +77,9 @@ def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     assert set(manifest["pii_replacements"]) == {"email", "ip"}
     assert all(d["dup_cluster"] is not None and d["dup_cluster_size"] >= 1 for d in docs)
     assert all(0 <= d["edu_score"] <= 5 and d["edu_int"] == round(d["edu_score"]) and d["n_tokens"] > 0 for d in docs)
-    assert manifest["decontamination"] == {} and manifest["tokens"]["kept"] == sum(d["n_tokens"] for d in docs)
+    humaneval = manifest["decontamination"]["HumanEval"]
+    assert humaneval["benchmark_items"] == 164 and humaneval["documents"] == 0 and len(humaneval["sha256"]) == 64
+    assert manifest["tokens"]["kept"] == sum(d["n_tokens"] for d in docs)
 
 
 def test_sample_text_of_known_pages(sample_output):
