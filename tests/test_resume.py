@@ -108,13 +108,17 @@ def reference(tmp_path_factory, ray_local):
     return out
 
 
-def test_driver_killed_mid_run_then_rerun_gives_the_uninterrupted_output(tmp_path, reference):
+def test_driver_killed_mid_run_then_another_config_is_refused_and_a_rerun_gives_the_uninterrupted_output(tmp_path, reference):
     process = run_until(tmp_path, lambda p: committed(tmp_path) >= 3)
     process.send_signal(signal.SIGKILL)
     process.wait()
     # Ray's own processes outlive a SIGKILLed driver for a moment; the rerun starts a fresh Ray.
     assert not (tmp_path / "manifest.json").exists()
     done = committed(tmp_path)
+    # Another configuration over the unfinished run is refused before anything is touched.
+    changed = subprocess.run(thresher(tmp_path, "--set", "stages.quality=false"), capture_output=True, text=True)
+    assert changed.returncode == 2 and "--restart" in changed.stderr
+    assert committed(tmp_path) == done and not (tmp_path / "manifest.json").exists()
     rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((tmp_path / "manifest.json").read_text())["inputs"]["work_items_resumed"] >= done >= 3
@@ -144,12 +148,3 @@ def test_worker_killed_mid_run_then_rerun_gives_the_uninterrupted_output(tmp_pat
         rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert_same_output(tmp_path, reference)
-
-
-def test_rerun_with_another_config_is_refused_with_exit_2(tmp_path):
-    process = run_until(tmp_path, lambda p: committed(tmp_path) >= 1)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    changed = subprocess.run(thresher(tmp_path, "--set", "stages.quality=false"), capture_output=True, text=True)
-    assert changed.returncode == 2 and "--restart" in changed.stderr
-    assert not (tmp_path / "manifest.json").exists()
