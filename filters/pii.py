@@ -27,6 +27,10 @@ from thresher.filters.base import FilterStage
 # at them changes no match: a match lies inside one piece, and the regex's only look-around, the
 # leading \b, sees a non-word character before a piece exactly as it sees the start of a string.
 _OUTSIDE_EMAILS = re.compile(r"([^\w!#$%&'*+/=?^`{|}~.@\[\]:-]+)")
+# What every match has around its "@": a local-part character before it (the local part cannot end
+# with a dot) and the start of a domain label or of an address literal after it. A piece without
+# it cannot match, so the regex (quadratic in a run of local-part characters) never sees it.
+_POSSIBLE_EMAIL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]@[A-Za-z0-9\[]")
 _MAX_ADDRESS = 320  # RFC 5321: a 64-character local part, "@", a 255-character domain
 _MAX_WINDOW = 16 * _MAX_ADDRESS
 
@@ -56,7 +60,7 @@ class EmailSpans:
             return text
         parts = _OUTSIDE_EMAILS.split(text)
         for i in range(0, len(parts), 2):  # even items are pieces, odd ones the separators
-            if "@" in parts[i]:
+            if _POSSIBLE_EMAIL.search(parts[i]):
                 parts[i] = self._replace_piece(parts[i])
         return "".join(parts)
 
