@@ -83,13 +83,16 @@ def write_warc(path: Path, pages: list[tuple[str, bytes]]) -> None:
     os.replace(f"{path}.tmp", path)
 
 
-def mixed_warc(n: int, shards: int = 2) -> Path:
+def mixed_warc(n: int, shards: int = 2, sample: int | None = None) -> Path:
     """A folder of ``shards`` WARCs holding the ``n`` pages dealt in turn, built if missing.
-    Several files, because datatrove's readers share work between tasks by file."""
-    folder = DATA / f"pages-docs-{n}"
+    Several files, because datatrove's readers share work between tasks by file. With ``sample``:
+    only that many of the ``n`` pages, evenly spaced (the same mix, smaller)."""
+    folder = DATA / (f"pages-docs-{n}" if sample is None else f"pages-docs-{n}-sample-{sample}")
     if not (folder / "done").exists():
         folder.mkdir(parents=True, exist_ok=True)
         pages = mixed_pages(n)
+        if sample is not None:
+            pages = pages[::max(1, n // sample)][:sample]
         for shard in range(shards):
             write_warc(folder / f"part-{shard}.warc.gz", pages[shard::shards])
         (folder / "done").write_text(f"{n} pages in {shards} files\n")

@@ -46,7 +46,7 @@ OPTIONS = dict(with_metadata=True, favor_precision=True, include_comments=False,
                deduplicate=False)
 SAMPLE_EVERY_S = 0.2
 # The sample config runs every stage; this benchmark measures reading and extraction alone.
-EXTRACT_ONLY = [f"--set=stages.{stage}=false" for stage in ("url", "language", "quality", "pii", "dedup")]
+EXTRACT_ONLY = [f"--set=stages.{stage}=false" for stage in ("url", "language", "quality", "pii", "decontaminate", "dedup", "classify", "tokens")]
 USS_BUDGET_S = 0.1  # a USS sample slower than this (half the period) turns USS sampling off for the run
 
 

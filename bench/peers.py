@@ -25,7 +25,12 @@ included on both sides). ``--repeats`` rounds, the order of the sides rotating e
 medians and min-max. Goals: thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
 The kept documents are compared (by URL) and their overlap printed.
 
-    .venv/bin/python bench/peers.py [--pages 5000] [--repeats 3] [--min-edu 3] [--edu-model DIR]
+Start-up weighs differently on the two sides (an embedded Ray and its actors take ~15 s to start
+on 2 cores, datatrove's process pool ~1 s), so each round also runs every side on the first
+``--small`` of the pages (default 200, evenly spaced: the same mix): the *marginal* rate, (pages - small) / (seconds - seconds on
+small), is what each side sustains once started, as on a crawl where start-up is amortised.
+
+    .venv/bin/python bench/peers.py [--pages 5000] [--small 200] [--repeats 3] [--min-edu 3] [--edu-model DIR]
                                     [--out bench/results/peers.json]
 """
 
@@ -135,6 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--small", type=int, default=200, help="pages of the start-up runs (evenly spaced among --pages)")
     parser.add_argument("--min-edu", type=float, default=3.0,
                         help="the thresher-cascade-edu side also classifies with this min_score; 0: no such side")
     parser.add_argument("--edu-model", default=None, help="classify's model directory; default: the shipped one")
@@ -144,39 +150,57 @@ def main() -> None:
     if args.datatrove_child:
         datatrove_child(*args.datatrove_child)
         return
-    folder = mixed_warc(args.pages)
-    warcs = sorted(str(p) for p in folder.glob("*.warc.gz"))
-    sides = {"datatrove": lambda work: datatrove_run(folder, work),
-             "thresher-trafilatura": lambda work: thresher_run(warcs, thresher_stages("trafilatura", None, None), work),
-             "thresher-cascade": lambda work: thresher_run(warcs, thresher_stages("cascade", None, None), work)}
-    if args.min_edu:
-        sides["thresher-cascade-edu"] = lambda work: thresher_run(
-            warcs, thresher_stages("cascade", args.min_edu, args.edu_model), work)
+    inputs = {args.pages: mixed_warc(args.pages), args.small: mixed_warc(args.pages, sample=args.small)}
+
+    def sides_for(folder: Path) -> dict:
+        warcs = sorted(str(p) for p in folder.glob("*.warc.gz"))
+        sides = {"datatrove": lambda work: datatrove_run(folder, work),
+                 "thresher-trafilatura": lambda work: thresher_run(warcs, thresher_stages("trafilatura", None, None), work),
+                 "thresher-cascade": lambda work: thresher_run(warcs, thresher_stages("cascade", None, None), work)}
+        if args.min_edu:
+            sides["thresher-cascade-edu"] = lambda work: thresher_run(
+                warcs, thresher_stages("cascade", args.min_edu, args.edu_model), work)
+        return sides
+
+    sides, small_sides = sides_for(inputs[args.pages]), sides_for(inputs[args.small])
     runs: dict[str, list[dict]] = {name: [] for name in sides}
+    small_runs: dict[str, list[dict]] = {name: [] for name in sides}
     names = list(sides)
     with tempfile.TemporaryDirectory(prefix="thresher-bench-peers-", dir=REPO / "bench" / "data") as workdir:
         for repeat in range(args.repeats):
             for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+                small = small_sides[name](workdir)
+                small_runs[name].append(small)
                 run = sides[name](workdir)
                 runs[name].append(run)
                 print(f"round {repeat + 1}: {name:21} {args.pages / run['seconds']:6.1f} docs/s "
-                      f"({run['seconds']:.1f} s, kept {len(run['kept_urls'])})", flush=True)
+                      f"({run['seconds']:.1f} s, kept {len(run['kept_urls'])}; {args.small} pages: {small['seconds']:.1f} s)",
+                      flush=True)
     speeds = {name: [args.pages / r["seconds"] for r in rs] for name, rs in runs.items()}
+    marginal = {name: [(args.pages - args.small) / (r["seconds"] - s["seconds"]) for r, s in zip(rs, small_runs[name])]
+                for name, rs in runs.items()}
+    marginal_base = statistics.median(marginal["datatrove"])
     base = statistics.median(speeds["datatrove"])
     reference = runs["thresher-trafilatura"][0]["kept_urls"]
-    result = {"pages": args.pages, "warcs": [str(Path(w).relative_to(REPO)) for w in warcs], "repeats": args.repeats,
-              "min_edu": args.min_edu, "machine": platform.node(), "cpus": 2, "sides": {}}
-    print(f"\n{'side':22} {'docs/s':>7} {'min-max':>13} {'ratio':>6} {'goal':>5} {'kept':>5} {'same as datatrove':>18}")
+    result = {"pages": args.pages, "small": args.small, "input": str(inputs[args.pages].relative_to(REPO)),
+              "repeats": args.repeats, "min_edu": args.min_edu, "machine": platform.node(), "cpus": 2, "sides": {}}
+    print(f"\n{'side':22} {'docs/s':>7} {'min-max':>13} {'ratio':>6} {'goal':>5} {'start-up s':>10} "
+          f"{'marginal':>8} {'ratio':>6} {'kept':>5} {'same as datatrove':>18}")
     for name, values in speeds.items():
         kept = runs[name][0]["kept_urls"]
         overlap = len(kept & runs["datatrove"][0]["kept_urls"]) / max(1, len(kept | runs["datatrove"][0]["kept_urls"]))
         median = statistics.median(values)
         goal = GOALS.get(name)
+        steady = statistics.median(marginal[name])
+        # what the small run costs beyond its pages at the marginal rate: start-up and shut-down
+        startup = statistics.median(s["seconds"] - args.small / steady for s in small_runs[name])
         result["sides"][name] = {"docs_per_s": median, "min": min(values), "max": max(values), "ratio": median / base,
-                                 "goal": goal, "kept": len(kept), "jaccard_kept_vs_datatrove": overlap,
+                                 "goal": goal, "marginal_docs_per_s": steady, "marginal_ratio": steady / marginal_base,
+                                 "startup_seconds": startup, "kept": len(kept), "jaccard_kept_vs_datatrove": overlap,
                                  "recall_vs_thresher_trafilatura": len(kept & reference) / max(1, len(reference))}
         print(f"{name:22} {median:7.1f} {min(values):6.1f}-{max(values):<6.1f} {median / base:5.2f}x "
-              f"{'' if goal is None else f'{goal:.1f}x':>5} {len(kept):5} {overlap:18.3f}")
+              f"{'' if goal is None else f'{goal:.1f}x':>5} {startup:10.1f} {steady:8.1f} {steady / marginal_base:5.2f}x "
+              f"{len(kept):5} {overlap:18.3f}")
     write_result(result, args.out)
 
 
