@@ -58,20 +58,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _guarded(work, what: str, usage_errors: tuple[type[Exception], ...], usage: str = "") -> tuple[int, object]:
+    """(exit code, ``work()``'s result): 2 and one line for a usage error (nothing done), 1 and the
+    traceback for anything else."""
+    try:
+        return 0, work()
+    except usage_errors as e:
+        print(f"thresher: {usage}{e}", file=sys.stderr)
+        return 2, None
+    except KeyboardInterrupt:
+        print("thresher: interrupted", file=sys.stderr)
+        return 1, None
+    except Exception as e:
+        traceback.print_exc()
+        print(f"thresher: {what} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1, None
+
+
 def _blend(args) -> int:
     from thresher.pipelines.blend import BlendError, blend, load_mix, summary
 
-    try:
-        manifest = blend(load_mix(args.mix, output=args.output, overrides=args.set))
-    except (ConfigError, BlendError) as e:
-        print(f"thresher: mix error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        traceback.print_exc()
-        print(f"thresher: the blend failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(summary(manifest))
-    return 0
+    code, manifest = _guarded(lambda: blend(load_mix(args.mix, output=args.output, overrides=args.set)),
+                              "the blend", (ConfigError, BlendError), usage="mix error: ")
+    if code == 0:
+        print(summary(manifest))
+    return code
 
 
 def _non_negative(value: str) -> int:
@@ -99,18 +110,12 @@ def _param(item: str) -> tuple[str, object]:
 def _report(args) -> int:
     from thresher.pipelines.report import FunnelTable, ManifestError, write_report
 
-    try:
-        built, path = write_report(args.out_dir, args.samples)
-    except ManifestError as e:
-        print(f"thresher: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        traceback.print_exc()
-        print(f"thresher: the report failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(FunnelTable(built.manifest).render())
-    print(f"thresher: wrote {path}", file=sys.stderr)
-    return 0
+    code, done = _guarded(lambda: write_report(args.out_dir, args.samples), "the report", (ManifestError,))
+    if code == 0:
+        built, path = done
+        print(FunnelTable(built.manifest).render())
+        print(f"thresher: wrote {path}", file=sys.stderr)
+    return code
 
 
 def _model_command(args, argv: list[str]) -> int:
@@ -121,23 +126,17 @@ def _model_command(args, argv: list[str]) -> int:
     from thresher.classifiers.model_dir import ModelDirError
     from thresher.classifiers.training import TrainingError, evaluate_model, train
 
-    try:
-        if args.command == "train":
-            if not 0 < args.test_size < 1:
-                raise TrainingError(f"--test-size {args.test_size}: must be between 0 and 1")
-            params = dict(args.param)
-            card = train(args.data, args.out, args.kind, params, args.test_size, args.seed,
-                         command=shlex.join(["thresher", *argv]))
-            metrics = card["metrics"]
-        else:
-            metrics = evaluate_model(args.model, args.data)
-    except (LabelsError, ModelDirError, TrainingError) as e:
-        print(f"thresher: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        traceback.print_exc()
-        print(f"thresher: {args.command} failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    def work() -> dict:
+        if args.command == "evaluate":
+            return evaluate_model(args.model, args.data)
+        if not 0 < args.test_size < 1:
+            raise TrainingError(f"--test-size {args.test_size}: must be between 0 and 1")
+        return train(args.data, args.out, args.kind, dict(args.param), args.test_size, args.seed,
+                     command=shlex.join(["thresher", *argv]))["metrics"]
+
+    code, metrics = _guarded(work, args.command, (LabelsError, ModelDirError, TrainingError))
+    if code:
+        return code
     if args.command == "evaluate" and args.json:
         print(json.dumps(metrics))
     else:
@@ -178,19 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from thresher.pipelines.journal import ResumeRefused
     from thresher.pipelines.run import run
 
-    try:
-        run(config, restart=args.restart)
-    except ResumeRefused as e:
-        print(f"thresher: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("thresher: interrupted", file=sys.stderr)
-        return 1
-    except Exception as e:
-        traceback.print_exc()
-        print(f"thresher: the job failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return _guarded(lambda: run(config, restart=args.restart), "the job", (ResumeRefused,))[0]
 
 
 if __name__ == "__main__":
