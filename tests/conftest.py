@@ -39,6 +39,25 @@ def ray_local():
     ray.shutdown()
 
 
+# The sample cut into small work items (dozens of them, so a kill lands between commits), with the
+# stages that load big lists or models off: what the crash tests and the id check need is the
+# plan, the journal, the writer and dedup, not the filters' verdicts.
+SMALL_ITEMS = ["input.unit_bytes=65536", "execution.progress=false",
+               *(f"stages.{stage}=false" for stage in ("url", "quality", "decontaminate", "classify"))]
+
+
+@pytest.fixture(scope="session")
+def small_items_sample(tmp_path_factory, ray_local):
+    """The sample run uninterrupted in this process with SMALL_ITEMS: the crash tests' reference."""
+    from thresher.config import load_config
+    from thresher.pipelines.run import run
+
+    out = tmp_path_factory.mktemp("small_items_sample")
+    manifest = run(load_config("pipelines/configs/sample.yaml", output=str(out), overrides=SMALL_ITEMS))
+    assert manifest["inputs"]["work_items"] >= 20
+    return out
+
+
 @pytest.fixture(scope="session")
 def bad_folder(tmp_path_factory):
     """A folder of realistically damaged inputs (see bad_inputs.py), made once per session."""

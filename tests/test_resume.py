@@ -13,13 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from thresher.config import load_config
 from thresher.pipelines.journal import ResumeRefused, WorkJournal
 from thresher.schema import ITEM_BEGIN, ITEM_END, empty_row, rows_to_table
 
+from conftest import SMALL_ITEMS
+
 SAMPLE = "pipelines/configs/sample.yaml"
-# Small work items, so the sample makes dozens of them and a kill lands between commits.
-SMALL_ITEMS = ["--set", "input.unit_bytes=65536", "--set", "execution.progress=false", "--set", "stages.url=false"]
 
 
 def rows(item, *records, begin=False, end=False):
@@ -59,7 +58,8 @@ def test_another_configuration_is_refused_unless_restarted(tmp_path):
 
 
 def thresher(out, *extra):
-    return [sys.executable, "-m", "thresher.cli", "run", SAMPLE, "--output", str(out), *SMALL_ITEMS, *extra]
+    return [sys.executable, "-m", "thresher.cli", "run", SAMPLE, "--output", str(out),
+            *(arg for item in SMALL_ITEMS for arg in ("--set", item)), *extra]
 
 
 def committed(out) -> int:
@@ -97,15 +97,9 @@ def assert_same_output(out, reference):
     assert not (out / ".work").exists()
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, ray_local):
-    from thresher.pipelines.run import run
-
-    out = tmp_path_factory.mktemp("uninterrupted")
-    config = load_config(SAMPLE, output=str(out), overrides=SMALL_ITEMS[1::2])
-    manifest = run(config)
-    assert manifest["inputs"]["work_items"] >= 20
-    return out
+@pytest.fixture
+def reference(small_items_sample):
+    return small_items_sample
 
 
 def test_driver_killed_mid_run_then_another_config_is_refused_and_a_rerun_gives_the_uninterrupted_output(tmp_path, reference):
@@ -116,7 +110,7 @@ def test_driver_killed_mid_run_then_another_config_is_refused_and_a_rerun_gives_
     assert not (tmp_path / "manifest.json").exists()
     done = committed(tmp_path)
     # Another configuration over the unfinished run is refused before anything is touched.
-    changed = subprocess.run(thresher(tmp_path, "--set", "stages.quality=false"), capture_output=True, text=True)
+    changed = subprocess.run(thresher(tmp_path, "--set", "stages.language.min_score=0.5"), capture_output=True, text=True)
     assert changed.returncode == 2 and "--restart" in changed.stderr
     assert committed(tmp_path) == done and not (tmp_path / "manifest.json").exists()
     rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
