@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction import REPO, peak_rss_mb  # noqa: E402
+
 DATA = REPO / "bench" / "data" / "blend"
 CORPUS = REPO / "tests" / "data" / "filter_corpus.jsonl.gz"
 LABELS = REPO / "data" / "labels" / "labels.jsonl.gz"
@@ -113,7 +114,7 @@ def child(kind: str, web: Path) -> dict:
                     writer.write_table(pa.Table.from_pylist(rows, schema))
             extra = {}
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
+    return {"seconds": seconds, "peak_rss_mb": peak_rss_mb(), **extra}
 
 
 def run_child(kind: str, web: Path) -> dict:
@@ -151,7 +152,6 @@ def main() -> None:
         result[f"{size}x"] = {"source_mb": megabytes, "mb_per_s_median": med, "mb_per_s": rate, "peak_rss_mb_median": rss,
                               "mixture": runs["blend"][0]}
     print("mixture (largest input):", json.dumps(result[f"{args.sizes[-1]}x"]["mixture"]["sources"]))
-    sys.path.insert(0, str(REPO / "bench"))
     from extraction import write_result
 
     write_result({"repeats": args.repeats, "sizes": result}, args.out)

@@ -35,7 +35,6 @@ import argparse
 import gzip
 import json
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,9 @@ import tarfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction import REPO, peak_rss_mb  # noqa: E402
+
 DATA = REPO / "bench" / "data"
 CORPUS = REPO / "tests" / "data" / "filter_corpus.jsonl.gz"
 HTML = REPO.parent / "shared" / "corpus" / "extraction"
@@ -106,10 +107,6 @@ def documents(bigbench: Path) -> tuple[list[str], set[int]]:
         texts.append("\n".join(paragraphs[:middle] + [inputs[(i * 7919) % len(inputs)]] + paragraphs[middle:]))
         planted.add(len(texts) - 1)
     return texts, planted
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_mb() -> float:

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import statistics
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extraction import REPO, write_result  # noqa: E402
+from extraction import REPO, peak_rss_mb, write_result  # noqa: E402
 
 from thresher.config import DedupConfig, OutputConfig  # noqa: E402
 from thresher.filters.dedup import DedupKeys  # noqa: E402
@@ -130,7 +129,7 @@ def main() -> None:
             index_bytes = on["index_bytes"]
             print(f"round {repeat + 1}: journal {off['journal']:.1f} / {on['journal']:.1f} s, write {off['write']:.1f} s, "
                   f"write with dedup {on['write']:.1f} s", flush=True)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     result = {"docs": args.docs, "kept_share": args.kept, "text_mb": text_mb, "repeats": args.repeats,
               "machine": platform.node(), "peak_rss_mb": peak_mb, "phases": {}}
     print(f"\n{args.docs} rows ({text_mb:.0f} MB of text, {args.kept:.0%} kept), one core; peak RSS {peak_mb:.0f} MB")

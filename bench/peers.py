@@ -25,10 +25,11 @@ included on both sides). ``--repeats`` rounds, the order of the sides rotating e
 medians and min-max. Goals: thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
 The kept documents are compared (by URL) and their overlap printed.
 
-Start-up weighs differently on the two sides (an embedded Ray and its actors take ~15 s to start
-on 2 cores, datatrove's process pool ~1 s), so each round also runs every side on the first
-``--small`` of the pages (default 200, evenly spaced: the same mix): the *marginal* rate, (pages - small) / (seconds - seconds on
-small), is what each side sustains once started, as on a crawl where start-up is amortised.
+Start-up weighs on both sides (an embedded Ray and its actors; datatrove's five executors, each
+starting its worker processes, which load their models), so each round also runs every side on
+``--small`` of the pages (default 200, evenly spaced: the same mix). The *marginal* rate,
+(pages - small) / (seconds - seconds on small), is what each side sustains once started, as on a
+crawl where start-up is amortised.
 
     .venv/bin/python bench/peers.py [--pages 5000] [--small 200] [--repeats 3] [--min-edu 3] [--edu-model DIR]
                                     [--out bench/results/peers.json]
