@@ -28,7 +28,6 @@ node can see them. Each actor builds the index once, from those items.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 
@@ -61,26 +60,17 @@ class Benchmark:
 
 
 def _rows(path: str):
-    """(row number, object) of a JSONL (plain, .gz, .zst) or Parquet file."""
+    """(line or row number from 1, object) of a JSONL (plain, .gz, .zst) or Parquet file."""
     if path.lower().endswith(".parquet"):
-        number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                yield number, row
-                number += 1
+        rows = (row for batch in pq.ParquetFile(path).iter_batches(batch_size=4096) for row in batch.to_pylist())
+        yield from enumerate(rows, 1)
         return
-    from thresher.pipelines.readers.jsonl import _open_text
+    from thresher.pipelines.readers.jsonl import MalformedLine, json_objects
 
-    with _open_text(path) as lines:
-        for number, line in enumerate(lines):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise BenchmarkError(f"{path}: line {number + 1}: malformed JSON: {e}") from None
-                if not isinstance(row, dict):
-                    raise BenchmarkError(f"{path}: line {number + 1}: a {type(row).__name__}, not an object")
-                yield number, row
+    try:
+        yield from json_objects(path)
+    except MalformedLine as e:
+        raise BenchmarkError(str(e)) from None
 
 
 def _as_text(value) -> str:
@@ -111,7 +101,7 @@ def read_benchmark(config: BenchmarkConfig) -> Benchmark:
                                          f"(it has {', '.join(row) or 'none'}); name its text fields with `fields:`")
             missing = [f for f in (*fields, *([config.id] if config.id else [])) if f not in row]
             if missing:
-                raise BenchmarkError(f"{path}: item {len(ids)} (line {number + 1}) has no field {missing[0]!r}")
+                raise BenchmarkError(f"{path}: item {len(ids)} (line {number}) has no field {missing[0]!r}")
             ids.append(str(row[config.id]) if config.id else str(len(ids)))
             texts.append([_as_text(row[f]) for f in fields])
     except OSError as e:

@@ -63,6 +63,7 @@ from thresher.filters.tokens import count_tokens
 from thresher.pipelines import storage
 from thresher.pipelines.output import MANIFEST, ShardWriter
 from thresher.pipelines.readers import SUFFIXES
+from thresher.pipelines.readers.jsonl import MalformedLine, json_objects
 from thresher.schema import document_id
 
 BLEND_SCHEMA = pa.schema([
@@ -194,14 +195,8 @@ def _columns_and_rows(path: str) -> tuple[list[str], int | None, dict[str, pa.Da
         metadata = pq.ParquetFile(path).metadata
         schema = metadata.schema.to_arrow_schema()
         return schema.names, metadata.num_rows, {f.name: f.type for f in schema}
-    from thresher.pipelines.readers.jsonl import _open_text
-
-    with _open_text(path) as lines:
-        for line in lines:
-            if line.strip():
-                row = json.loads(line)
-                return (list(row) if isinstance(row, dict) else []), None, {}
-    return [], 0, {}
+    first = next(json_objects(path), None)
+    return ([], 0, {}) if first is None else (list(first[1]), None, {})
 
 
 def _recorded_encoding(folder: str) -> str | None:
@@ -264,20 +259,15 @@ def _read_batches(path: str, columns: list[str]):
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=present):
             yield pa.Table.from_batches([batch])
         return
-    from thresher.pipelines.readers.jsonl import _open_text
-
     rows = []
-    with _open_text(path) as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:  # found in the counting pass, before anything is written
-                    raise BlendError(f"{path}: line {number}: malformed JSON: {e}") from None
-                rows.append({c: row[c] for c in columns if c in row})
-                if len(rows) == _BATCH_ROWS:
-                    yield pa.Table.from_pylist(rows)
-                    rows = []
+    try:
+        for _, row in json_objects(path):
+            rows.append({c: row[c] for c in columns if c in row})
+            if len(rows) == _BATCH_ROWS:
+                yield pa.Table.from_pylist(rows)
+                rows = []
+    except MalformedLine as e:  # found in the counting pass, before anything is written
+        raise BlendError(str(e)) from None
     if rows:
         yield pa.Table.from_pylist(rows)
 

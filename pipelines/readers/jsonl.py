@@ -11,7 +11,12 @@ from thresher.pipelines.storage import open_binary
 from thresher.pipelines.readers.common import error_row, object_row
 
 
-def _open_text(path: str):
+class MalformedLine(ValueError):
+    """A JSON Lines line that is not a JSON object, phrased as one line naming the file and line."""
+
+
+def open_text(path: str):
+    """A JSON Lines file (plain, .gz, .zst, local or a URI) as text lines."""
     lower, raw = path.lower(), open_binary(path)
     if lower.endswith(".gz"):
         return gzip.open(raw, "rt", encoding="utf-8", errors="replace")
@@ -22,8 +27,25 @@ def _open_text(path: str):
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
 
 
+def json_objects(path: str) -> Iterator[tuple[int, dict]]:
+    """(line number from 1, object) of each non-blank line; MalformedLine for the first line that
+    is not a JSON object. For files read whole or not at all (benchmarks, blend sources), where
+    ``read`` turns each bad line of an input into an error row and goes on."""
+    with open_text(path) as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise MalformedLine(f"{path}: line {number}: malformed JSON: {e}") from None
+            if not isinstance(obj, dict):
+                raise MalformedLine(f"{path}: line {number}: a {type(obj).__name__}, not an object")
+            yield number, obj
+
+
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    with _open_text(unit.source) as lines:
+    with open_text(unit.source) as lines:
         line_no = 0
         try:
             for line_no, line in enumerate(lines):
