@@ -27,7 +27,6 @@ node can see them. Each actor builds the index once, from those items.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from xxhash import xxh3_64_intdigest
 
+from thresher.classifiers.model_dir import sha256_file
 from thresher.config import BenchmarkConfig, DecontaminateConfig
 from thresher.filters.base import FilterStage
 from thresher.schema import CONTAMINATION, KEPT
@@ -90,8 +90,7 @@ def read_benchmark(config: BenchmarkConfig) -> Benchmark:
     path = config.path
     name = config.name or path.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
     try:
-        with open(path, "rb") as f:
-            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+        sha256 = sha256_file(path)
         fields, ids, texts = config.fields, [], []
         for number, row in _rows(path):
             if fields is None:
