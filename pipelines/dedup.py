@@ -165,10 +165,9 @@ class DedupIndex:
         released = [(r.directory, r.first, r.kept) for r in self.released]
         exact_band = self.bands if self.config.exact else -1
         paths = [self._path(p) for p in range(PARTITIONS)]
-        index_bytes = sum(os.path.getsize(path) for path in paths if os.path.exists(path))
-        index_bytes += sum(os.path.getsize(os.path.join(d, os.path.basename(path))) for d, _, _ in released
-                           for path in paths if os.path.exists(os.path.join(d, os.path.basename(path))))
-        if index_bytes <= _LOCAL_LINKS_BYTES:
+        # what the link tasks read: this run's partitions and the releases' (see _links_task)
+        read = [*paths, *(os.path.join(d, os.path.basename(path)) for d, _, _ in released for path in paths)]
+        if sum(os.path.getsize(f) for f in read if os.path.exists(f)) <= _LOCAL_LINKS_BYTES:
             links = [_links_task(path, released, exact_band) for path in paths]
         else:
             task = ray.remote(num_cpus=1)(_links_task)
