@@ -208,3 +208,14 @@ def test_a_damaged_jsonl_source_is_refused_before_writing(web, tmp_path, capsys)
     code, stderr = blend_cli(data, tmp_path, capsys)
     assert code == 2 and "cut.jsonl: line 101: malformed JSON" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_refused_before_writing(web, tmp_path, capsys):
+    with gzip.open(LABELS, "rt") as f:
+        lines = f.read().splitlines()
+    (tmp_path / "list.jsonl").write_text("\n".join(lines[:100] + ['["a list", "not a document"]'] + lines[100:200]) + "\n")
+    data = mix(web, tmp_path / "out")
+    data["sources"][1].update(paths=[str(tmp_path / "list.jsonl")])
+    code, stderr = blend_cli(data, tmp_path, capsys)
+    assert code == 2 and "list.jsonl: line 101: a list, not an object" in stderr
+    assert not (tmp_path / "out").exists()
