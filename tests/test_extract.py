@@ -47,7 +47,7 @@ def test_known_article_pages_contain_their_ground_truth():
 
 def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     """The stored text is trafilatura.extract()'s (FineWeb's and datatrove's call), with and
-    without metadata. bare_extraction's own .text differed on 15 of these 72 pages (leading
+    without metadata, and the title and date are those of trafilatura's metadata search. bare_extraction's own .text differed on 15 of these 72 pages (leading
     whitespace, no NFC), enough for Gopher's duplicate-line rule to drop pages extract() keeps."""
     import glob
 
@@ -55,7 +55,7 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
 
     from thresher.pipelines.extract import checked_html
 
-    pages = 0
+    pages = titles = dates = 0
     for path in sorted(glob.glob(str(SAMPLES / "html" / "*")) + glob.glob(str(SAMPLES / "warc" / "*"))):
         rows = [r for r in read_unit(Unit(path, detect_format(path)), LIMIT) if r["content_type"] == "html"]
         with_metadata = Extractor(ExtractConfig())(rows_to_table(rows)).to_pylist()
@@ -63,11 +63,18 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
         for row, doc, plain in zip(rows, with_metadata, without):
             if doc["status"] != "kept":
                 continue
-            expected = trafilatura.extract(checked_html(row["raw"], row["charset"], ExtractConfig()), url=row["url"],
-                                           favor_precision=True, include_comments=False, deduplicate=False)
+            html = checked_html(row["raw"], row["charset"], ExtractConfig())
+            expected = trafilatura.extract(html, url=row["url"], favor_precision=True, include_comments=False,
+                                           deduplicate=False)
             assert doc["text"] == plain["text"] == expected, row["url"]
+            # Title and date by Thresher's slimmer metadata search, as trafilatura's whole one finds them.
+            metadata = trafilatura.bare_extraction(html, url=row["url"], favor_precision=True, include_comments=False,
+                                                   with_metadata=True)
+            assert (doc["title"], doc["date"]) == (metadata.title, metadata.date), row["url"]
+            titles += doc["title"] is not None
+            dates += doc["date"] is not None
             pages += 1
-    assert pages >= 60
+    assert pages >= 60 and titles >= 50 and dates >= 10
 
 
 def test_common_crawl_gb2312_and_windows_1251_pages_decode():
