@@ -7,8 +7,8 @@ in the ``edu`` scenario classify with ``min_score`` (``--min-edu``, default 3); 
 
 1. ``thresher run`` with ``engine: trafilatura`` for each scenario: the reference kept set.
 2. The cheap pass's signals for every page, with the cascade's own functions (resiliparse's
-   text, the language stage's model, the word count, the classify stage's model): the margins
-   are swept offline over them. For each setting: recall (the share of the reference's kept
+   text, the language stage's model, the word count, C4's curly-bracket rule, the classify
+   stage's model): the margins (and the curly-bracket rule on or off) are swept offline over them. For each setting: recall (the share of the reference's kept
    documents that pass the cheap pass) and the share of pages that still reach trafilatura.
    The setting quoted is the cheapest one whose recall is >= ``--target`` in every scenario.
 3. ``thresher run`` with ``engine: cascade`` at that setting (and at the defaults, if they
@@ -44,6 +44,7 @@ THRESHER = str(Path(sys.executable).parent / "thresher")
 LANGUAGE_MARGINS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, None]
 WORDS_FRACTIONS = [1.0, 0.75, 0.5, 0.25, None]
 EDU_MARGINS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, None]
+CURLY_BRACKET = [True, False]
 
 
 def stages(engine: str, min_edu: float | None, cascade: dict | None = None, edu_model: str | None = None) -> dict:
@@ -74,20 +75,21 @@ def thresher_run(warcs: list[str], stage_config: dict, workdir: str) -> dict:
 
 def cheap_signals(warcs: list[str], edu_model: str | None) -> dict[str, dict]:
     """Per page id: what the cheap pass judges by, computed by the gate's own methods."""
-    from thresher.config import ClassifyConfig, ExtractConfig, LanguageConfig
+    from thresher.config import ClassifyConfig, ExtractConfig, LanguageConfig, QualityConfig
     from thresher.pipelines.extract import CascadeGate
     from thresher.pipelines.readers import read_unit
     from thresher.pipelines.readers.common import Unit
 
     classify = ClassifyConfig(min_score=5, **({"model": edu_model} if edu_model else {}))
-    gate = CascadeGate(ExtractConfig(engine="cascade"), LanguageConfig(), None, classify)
+    gate = CascadeGate(ExtractConfig(engine="cascade"), LanguageConfig(), QualityConfig(), classify)
     signals, texts = {}, {}
     for row in (row for warc in warcs for row in read_unit(Unit(warc, "warc"), 64 * 2**20)):
         text = gate.cheap_text(row)
         if text is None:  # the gate lets such pages through
             continue
         texts[row["id"]] = text
-        signals[row["id"]] = {"en": gate.language_scores(text).get("en", 0.0), "words": len(text.split())}
+        signals[row["id"]] = {"en": gate.language_scores(text).get("en", 0.0), "words": len(text.split()),
+                              "curly": gate.curly_bracket(text)}
     for i, score in zip(texts, gate.edu.score(list(texts.values()))):
         signals[i]["edu"] = float(score)
     return signals
@@ -95,10 +97,12 @@ def cheap_signals(warcs: list[str], edu_model: str | None) -> dict[str, dict]:
 
 def passes(signal: dict, setting: dict, min_edu: float | None) -> bool:
     """The gate's rule (pipelines/extract.py CascadeGate) with FineWeb's thresholds: language
-    min_score 0.65, Gopher min_doc_words 50."""
+    min_score 0.65, Gopher min_doc_words 50, C4's curly-bracket rule."""
     if setting["language_margin"] is not None and signal["en"] < 0.65 - setting["language_margin"]:
         return False
     if setting["min_words_fraction"] is not None and signal["words"] < -(-50 * setting["min_words_fraction"] // 1):
+        return False
+    if setting["curly_bracket"] and signal["curly"]:
         return False
     return not (min_edu is not None and setting["edu_margin"] is not None and signal["edu"] < min_edu - setting["edu_margin"])
 
@@ -107,8 +111,9 @@ def sweep(signals: dict, references: dict[str, set], min_edu: float, pages: int)
     """Per setting and scenario: recall and the share of pages still extracted by trafilatura
     (pages the gate cannot judge, e.g. undecodable ones, go through)."""
     rows = []
-    for language_margin, fraction, edu_margin in itertools.product(LANGUAGE_MARGINS, WORDS_FRACTIONS, EDU_MARGINS):
-        setting = {"language_margin": language_margin, "min_words_fraction": fraction, "edu_margin": edu_margin}
+    for language_margin, fraction, edu_margin, curly in itertools.product(LANGUAGE_MARGINS, WORDS_FRACTIONS, EDU_MARGINS, CURLY_BRACKET):
+        setting = {"language_margin": language_margin, "min_words_fraction": fraction, "edu_margin": edu_margin,
+                   "curly_bracket": curly}
         row = {**setting}
         for scenario, kept in references.items():
             scenario_edu = min_edu if scenario == "edu" else None

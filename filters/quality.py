@@ -400,6 +400,26 @@ def c4(lines: list[str], tokenized: list[tuple[list[str], int]], cfg: C4Config, 
     return reason, "\n".join(kept).strip(), words
 
 
+def c4_curly_bracket(text: str, cfg: C4Config) -> bool:
+    """Whether a line that C4 keeps holds a curly bracket (the ``c4_curly_bracket`` signal of
+    ``c4``), without tokenising: the cascade's gate applies C4's rule to cheap text with it."""
+    for raw in text.splitlines():
+        if "{" not in raw:
+            continue
+        line = raw.strip()
+        words = line.split()
+        if cfg.max_word_length != -1 and any(len(w) > cfg.max_word_length for w in words):
+            continue
+        if cfg.filter_no_terminal_punct:
+            cleaned = CITATION_REGEX.sub("", line) if cfg.remove_citations else line
+            if not cleaned.endswith(END_PUNCTUATION) or cleaned.endswith(ELLIPSIS):
+                continue
+        if len(words) < cfg.min_words_per_line or (cfg.filter_javascript and "javascript" in line.lower()):
+            continue
+        return True
+    return False
+
+
 def fineweb_quality(text: str, words: list[str], cfg: FineWebQualityConfig, s: dict) -> str | None:
     lines = [line for line in text.split("\n") if line.strip() != ""]
     if not lines:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import functools
 import logging
 import re
 import math
@@ -296,7 +297,8 @@ class CascadeGate:
     - language: the language stage's model; rejected as ``language_<top>`` (or
       ``language_low_score``) when every kept language scores below ``min_score - language_margin``;
     - quality: ``too_short`` when the text has fewer whitespace-separated words than
-      ``min_words_fraction`` of Gopher's ``min_doc_words``;
+      ``min_words_fraction`` of Gopher's ``min_doc_words``; ``curly_bracket`` when a line C4
+      keeps holds "{" (C4's rule, not loosened: resiliparse and trafilatura agree on it);
     - classify: the classify stage's model, batched; ``edu_prescore`` when the score is below
       ``min_score - edu_margin``.
 
@@ -319,6 +321,12 @@ class CascadeGate:
         gopher = quality.gopher_quality if quality and quality.mode == "filter" else None
         self.min_words = (math.ceil(gopher.min_doc_words * margins.min_words_fraction)
                           if gopher and gopher.min_doc_words and margins.min_words_fraction is not None else None)
+        c4 = quality.c4 if quality and quality.mode == "filter" else None
+        self.curly_bracket = None  # text -> whether C4 drops it for a curly bracket
+        if c4 and c4.filter_curly_bracket and margins.curly_bracket:
+            from thresher.filters.quality import c4_curly_bracket
+
+            self.curly_bracket = functools.partial(c4_curly_bracket, cfg=c4)
         self.edu = self.edu_floor = None
         if classify and classify.mode == "filter" and classify.min_score is not None and margins.edu_margin is not None:
             from thresher.classifiers.stage import EduClassifier
@@ -365,6 +373,8 @@ class CascadeGate:
                 return "language_low_score" if top in self.language.keep else f"language_{top}"
         if self.min_words is not None and len(text.split()) < self.min_words:
             return "too_short"
+        if self.curly_bracket and self.curly_bracket(text):
+            return "curly_bracket"
         return None
 
 

@@ -16,7 +16,7 @@ from thresher.pipelines.storage import expand
 from thresher.schema import KEPT, REJECTED, rows_to_table
 
 LIMIT = 64 * 2**20
-CHEAP_REASONS = re.compile(r"language_([a-z]{2,3}|low_score)|too_short|edu_prescore")
+CHEAP_REASONS = re.compile(r"language_([a-z]{2,3}|low_score)|too_short|curly_bracket|edu_prescore")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,8 @@ def test_edu_prescore_keeps_what_the_classify_stage_keeps(sample_batches, filter
 def test_tag_mode_stages_and_switched_off_checks_drop_nothing_early(sample_batches):
     tagged = ExtractConfig(engine="cascade")
     gate = CascadeGate(tagged, LanguageConfig(mode="tag"), QualityConfig(mode="tag"), ClassifyConfig(min_score=3, mode="tag"))
-    off = ExtractConfig(engine="cascade", cascade={"language_margin": None, "min_words_fraction": None, "edu_margin": None})
+    off = ExtractConfig(engine="cascade", cascade={"language_margin": None, "min_words_fraction": None, "edu_margin": None,
+                                                   "curly_bracket": False})
     for gate in (gate, CascadeGate(off, LanguageConfig(), QualityConfig(), ClassifyConfig(min_score=3))):
         rows = [row for batch in sample_batches for row in gate(batch).select(["status"]).to_pylist()]
         assert all(row["status"] == KEPT for row in rows)

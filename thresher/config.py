@@ -75,6 +75,11 @@ class CascadeConfig(_Strict):
     edu_margin: float | None = Field(
         0.5, ge=0, le=5, description="with classify.min_score set: drop when the cheap text scores below min_score minus this"
     )
+    curly_bracket: bool = Field(
+        True, description="with quality.c4.filter_curly_bracket: drop when a line C4 keeps in the cheap text holds a "
+        "curly bracket, as C4 drops trafilatura's text (on 5,000 real pages trafilatura's text lacked the bracket "
+        "for 2 of the 596 pages whose cheap text had one)"
+    )
 
 
 class ExtractConfig(_Strict):
@@ -88,7 +93,7 @@ class ExtractConfig(_Strict):
     max_pdf_bytes: int = Field(100_000_000, gt=0)
     favor_precision: bool = True
     with_metadata: bool = Field(True, description="title and date from trafilatura's metadata search (measured: "
-                                "~35% of its time); false leaves them null, as FineWeb keeps neither")
+                                "~20% of extraction time, 35% before title_and_date); false leaves them null, as FineWeb keeps neither")
     include_comments: bool = False
     include_tables: bool = True
 
