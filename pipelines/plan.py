@@ -22,15 +22,15 @@ _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but 
 _MAX_BLOCK_BYTES = 8 * 2**20
 
 
-def connect(execution: ExecutionConfig) -> None:
-    """Embedded local Ray sized to the machine, or the cluster at ``address`` / RAY_ADDRESS."""
+def connect(execution: ExecutionConfig) -> bool:
+    """Embedded local Ray sized to the machine, or the cluster at ``address`` / RAY_ADDRESS.
+    True if this call connected (the caller then shuts Ray down), False if a caller had."""
     address = execution.address or os.environ.get("RAY_ADDRESS")
     common = dict(logging_level=logging.WARNING, configure_logging=True, log_to_driver=True)
-    if ray.is_initialized():
-        pass  # a caller (a test, a notebook) already chose the cluster
-    elif address:
+    connected = not ray.is_initialized()  # else a caller (a test, a notebook) already chose the cluster
+    if connected and address:
         ray.init(address=address, **common)
-    else:
+    elif connected:
         # An embedded Ray serves no one else: keep every one of its gRPC servers on loopback.
         # On Linux Ray binds them to all interfaces unless this (misleadingly named) switch is 0.
         # Its child processes read the variable; this process read it when ray was imported.
@@ -45,6 +45,7 @@ def connect(execution: ExecutionConfig) -> None:
     context.target_max_block_size = _MAX_BLOCK_BYTES
     context.enable_progress_bars = execution.progress
     context.print_on_execution_start = False
+    return connected
 
 
 def embedded_cpus() -> int:
