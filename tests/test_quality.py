@@ -248,11 +248,13 @@ def test_cheap_curly_bracket_rule_is_c4_s_signal(corpus):
     from thresher.config import C4Config
     from thresher.filters.quality import c4_curly_bracket
 
+    with_bracket = [doc for doc in corpus if "{" in doc["text"]]  # without one, both are trivially False
+    assert len(with_bracket) >= 8  # measured 9
     flagged = []
     for c4 in ({}, {"min_words_per_line": 5, "filter_javascript": False}, {"filter_no_terminal_punct": True, "max_word_length": 20}):
         ours = QualityFilter(QualityConfig.model_validate({"c4": c4}))
         flagged.append(0)
-        for doc in corpus:
+        for doc in with_bracket:
             expected = bool(ours.evaluate(doc["text"])[0]["c4_curly_bracket"])
             assert c4_curly_bracket(doc["text"], C4Config.model_validate(c4)) == expected, (c4, doc["source"], doc["record"])
             flagged[-1] += expected
