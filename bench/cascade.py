@@ -8,8 +8,9 @@ in the ``edu`` scenario classify with ``min_score`` (``--min-edu``, default 3); 
 1. ``thresher run`` with ``engine: trafilatura`` for each scenario: the reference kept set.
 2. The cheap pass's signals for every page, with the cascade's own functions (resiliparse's
    text, the language stage's model, the word count, C4's curly-bracket rule, the classify
-   stage's model): the margins (and the curly-bracket rule on or off) are swept offline over them. For each setting: recall (the share of the reference's kept
-   documents that pass the cheap pass) and the share of pages that still reach trafilatura.
+   stage's model): the margins, and the curly-bracket rule on or off, are swept offline over
+   them. For each setting: recall (the share of the reference's kept documents that pass the
+   cheap pass) and the share of pages that still reach trafilatura.
    The setting quoted is the cheapest one whose recall is >= ``--target`` in every scenario.
 3. ``thresher run`` with ``engine: cascade`` at that setting (and at the defaults, if they
    differ), for each scenario: recall = |kept cascade & kept trafilatura| / |kept trafilatura|

@@ -36,45 +36,42 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
     # named them. (A submitted job's working directory is gone once its driver joins the cluster.)
     stages = plan.stage_functions(config)
     connected = plan.connect(config.execution)
+    ray_started = time.time()
     try:
-        ray_started = time.time()
-        try:
-            if todo:
-                for batch in plan.build(config, todo, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
-                    journal.add(batch)
-        finally:
-            journal.close()
-        decontaminate = dict(stages).get("decontaminate")
-        benchmarks = {b.name: {"path": b.path, "sha256": b.sha256, "benchmark_items": len(b.ids)}
-                      for b in (decontaminate.benchmarks if decontaminate else [])}
-        writer = OutputWriter(local_output, config.stages.dedup, benchmarks)
-        try:
-            for batch in journal.replay(config.output.row_group_rows):
-                writer.add(batch)
-        except BaseException:
-            writer.abort()
-            raise
-        wall = time.time() - started
-        manifest = writer.commit(
-            [name for name, _ in stages],
-            {
-                "run": {
-                    "thresher_version": __version__,
-                    "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
-                    "wall_seconds": round(wall, 3),
-                    "ray_start_seconds": round(ray_started - started, 3),
-                    "python": platform.python_version(),
-                    "ray_cpus": plan.cluster_cpus(),
-                },
-                "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes,
-                           "work_items_resumed": resumed},
-                "config": config.model_dump(mode="json"),
-            },
-        )
+        if todo:
+            for batch in plan.build(config, todo, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
+                journal.add(batch)
     finally:
-        # Now, not at exit: Ray's exit hook sleeps 0.5 s first, for late error messages.
-        if connected:
-            ray.shutdown()
+        journal.close()
+    decontaminate = dict(stages).get("decontaminate")
+    benchmarks = {b.name: {"path": b.path, "sha256": b.sha256, "benchmark_items": len(b.ids)}
+                  for b in (decontaminate.benchmarks if decontaminate else [])}
+    writer = OutputWriter(local_output, config.stages.dedup, benchmarks)
+    try:
+        for batch in journal.replay(config.output.row_group_rows):
+            writer.add(batch)
+    except BaseException:
+        writer.abort()
+        raise
+    wall = time.time() - started
+    manifest = writer.commit(
+        [name for name, _ in stages],
+        {
+            "run": {
+                "thresher_version": __version__,
+                "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
+                "wall_seconds": round(wall, 3),
+                "ray_start_seconds": round(ray_started - started, 3),
+                "python": platform.python_version(),
+                "ray_cpus": plan.cluster_cpus(),
+            },
+            "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes,
+                       "work_items_resumed": resumed},
+            "config": config.model_dump(mode="json"),
+        },
+    )
+    if connected:  # now, not at exit: Ray's exit hook sleeps 0.5 s first, for late error messages
+        ray.shutdown()
     journal.remove()
     if storage.is_remote(destination):
         storage.publish(local_output.path, destination, [*STREAMS, DEDUP_INDEX], MANIFEST)
