@@ -76,7 +76,7 @@ def test_cascade_keeps_what_trafilatura_keeps_with_its_text(sample_batches, filt
         assert row["status"] == REJECTED and CHEAP_REASONS.fullmatch(row["reason"]), row["reason"]
         assert row["text"] is not None  # the text the pass judged, for the audit
     assert sum(row["reason"] == "language_zh" for row in cheap.values()) >= 5  # Common Crawl spam pages
-    assert {row["reason"] for row in cheap.values()} >= {"too_short"}
+    assert {row["reason"] for row in cheap.values()} >= {"too_short", "curly_bracket"}
 
 
 def test_edu_prescore_keeps_what_the_classify_stage_keeps(sample_batches, filters, trafilatura_batches, trafilatura_rows):

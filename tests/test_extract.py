@@ -47,8 +47,9 @@ def test_known_article_pages_contain_their_ground_truth():
 
 def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     """The stored text is trafilatura.extract()'s (FineWeb's and datatrove's call), with and
-    without metadata, and the title and date are those of trafilatura's metadata search. bare_extraction's own .text differed on 15 of these 72 pages (leading
-    whitespace, no NFC), enough for Gopher's duplicate-line rule to drop pages extract() keeps."""
+    without metadata, and the title and date are those of trafilatura's metadata search.
+    bare_extraction's own .text differed on 15 of these 72 pages (leading whitespace, no NFC),
+    enough for Gopher's duplicate-line rule to drop pages extract() keeps."""
     import glob
 
     import trafilatura
