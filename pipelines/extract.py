@@ -244,21 +244,19 @@ def title_and_date(tree, url: str | None, date_params: dict) -> tuple[str | None
     A page whose metadata search fails keeps its text, without title and date."""
     from htmldate import find_date
     from trafilatura import metadata
-    from trafilatura.settings import Document
 
     found = metadata.examine_meta(tree)
     try:
         found = metadata.extract_meta_json(tree, found)
     except Exception:  # noqa: BLE001  trafilatura guards this call the same way
         pass
-    kept = Document()
     try:
-        kept.title = found.title or metadata.extract_title(tree)
-        kept.date = find_date(tree, **{**date_params, "url": found.url or metadata.extract_url(tree, url)})
+        found.title = found.title or metadata.extract_title(tree)
+        found.date = find_date(tree, **{**date_params, "url": found.url or metadata.extract_url(tree, url)})
     except (TypeError, ValueError):
         return None, None
-    kept.clean_and_trim()  # as trafilatura trims every field
-    return kept.title, kept.date
+    found.clean_and_trim()  # as trafilatura trims every field
+    return found.title, found.date
 
 
 class DocumentError(Exception):
@@ -318,10 +316,10 @@ class CascadeGate:
             from thresher.filters.language import LanguageFilter
 
             self.language, self.language_floor = LanguageFilter(language), language.min_score - margins.language_margin
-        gopher = quality.gopher_quality if quality and quality.mode == "filter" else None
+        filtering = quality if quality and quality.mode == "filter" else None
+        gopher, c4 = (filtering.gopher_quality, filtering.c4) if filtering else (None, None)
         self.min_words = (math.ceil(gopher.min_doc_words * margins.min_words_fraction)
                           if gopher and gopher.min_doc_words and margins.min_words_fraction is not None else None)
-        c4 = quality.c4 if quality and quality.mode == "filter" else None
         self.curly_bracket = None  # text -> whether C4 drops it for a curly bracket
         if c4 and c4.filter_curly_bracket and margins.curly_bracket:
             from thresher.filters.quality import c4_curly_bracket
