@@ -15,7 +15,7 @@ class MalformedLine(ValueError):
     """A JSON Lines line that is not a JSON object, phrased as one line naming the file and line."""
 
 
-def open_text(path: str):
+def _open_text(path: str):
     """A JSON Lines file (plain, .gz, .zst, local or a URI) as text lines."""
     lower, raw = path.lower(), open_binary(path)
     if lower.endswith(".gz"):
@@ -31,7 +31,7 @@ def json_objects(path: str) -> Iterator[tuple[int, dict]]:
     """(line number from 1, object) of each non-blank line; MalformedLine for the first line that
     is not a JSON object. For files read whole or not at all (benchmarks, blend sources), where
     ``read`` turns each bad line of an input into an error row and goes on."""
-    with open_text(path) as lines:
+    with _open_text(path) as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -45,7 +45,7 @@ def json_objects(path: str) -> Iterator[tuple[int, dict]]:
 
 
 def read(unit, size: int, max_record_bytes: int) -> Iterator[dict]:
-    with open_text(unit.source) as lines:
+    with _open_text(unit.source) as lines:
         line_no = 0
         try:
             for line_no, line in enumerate(lines):
