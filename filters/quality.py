@@ -22,17 +22,21 @@ import re
 from collections import Counter
 
 import numpy as np
+from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
 from thresher.config import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 from thresher.filters.base import FilterStage
 from thresher.filters.ngrams import code_points, repeated_ngram_chars, top_ngram_chars, word_starts
 from thresher.schema import QUALITY_SIGNALS
 
-# The constants below are datatrove's (datatrove/utils/text.py, filters/*.py), imported where it
-# exposes them so that a change there shows up here.
-from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
-from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
-from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
+# datatrove's filter constants, copied: importing them from its filter modules imports its whole
+# filters package (its I/O layer and huggingface_hub with it), 0.23 s of every process's start.
+# tests/test_quality.py checks that they are still datatrove's.
+CITATION_REGEX = re.compile(r"\[\d*]|\[edit]|\[citation needed]")  # c4_filters
+ELLIPSIS = "..."
+END_PUNCTUATION = (".", "?", "!", '"', "'")
+POLICY_SUBSTRINGS = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"]
+STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]  # gopher_quality_filter
 
 _PARAGRAPHS = re.compile(r"\n{2,}")
 _LINES = re.compile("\n+")

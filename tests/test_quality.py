@@ -8,6 +8,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
 from thresher.config import QualityConfig
+from thresher.filters import quality
 from thresher.filters.quality import QualityFilter, _parts
 from thresher.schema import rows_to_table, empty_row
 
@@ -30,6 +31,16 @@ def oracle(chain, text: str) -> tuple[str | None, str]:
         if not keep:
             return prefix + reason, doc.text
     return None, doc.text
+
+
+def test_filter_constants_are_datatrove_s():
+    """The copies in filters/quality.py (copied so that a stage does not import datatrove's whole
+    filters package) are still datatrove's own."""
+    from datatrove.pipeline.filters import c4_filters, gopher_quality_filter
+
+    for name in ("CITATION_REGEX", "ELLIPSIS", "END_PUNCTUATION", "POLICY_SUBSTRINGS"):
+        assert getattr(quality, name) == getattr(c4_filters, name), name
+    assert quality.STOP_WORDS == gopher_quality_filter.STOP_WORDS
 
 
 def test_same_decisions_reasons_and_text_as_datatrove(corpus):
