@@ -77,20 +77,19 @@ def one_run(warcs: list[str], stages: dict, cpus: int, workdir: str) -> dict:
     config = Path(out + ".yaml")
     config.write_text(json.dumps({"input": {"paths": warcs}, "output": {"path": out}, "stages": stages,
                                   "execution": {"num_cpus": cpus, "progress": False}}))
-    log = open(out + ".log", "w+")  # not a pipe: unread while the run goes, a full one would stall it
-    started = time.perf_counter()
-    process = subprocess.Popen([THRESHER, "run", str(config)], stdout=subprocess.DEVNULL, stderr=log, cwd=REPO)
-    seen: dict[int, tuple[str, float]] = {}
-    while process.poll() is None:
-        for pid, (command, seconds) in tree_cpu(process.pid).items():
-            # an exiting process's command line reads empty: keep the one seen before
-            seen[pid] = (command or seen.get(pid, ("", 0.0))[0], seconds)
-        time.sleep(0.1)
-    wall = time.perf_counter() - started
-    log.seek(0)
-    if process.returncode:
-        raise SystemExit(f"thresher run failed ({process.returncode}):\n{log.read()[-3000:]}")
-    log.close()
+    with open(out + ".log", "w+") as log:  # not a pipe: unread while the run goes, a full one would stall it
+        started = time.perf_counter()
+        process = subprocess.Popen([THRESHER, "run", str(config)], stdout=subprocess.DEVNULL, stderr=log, cwd=REPO)
+        seen: dict[int, tuple[str, float]] = {}
+        while process.poll() is None:
+            for pid, (command, seconds) in tree_cpu(process.pid).items():
+                # an exiting process's command line reads empty: keep the one seen before
+                seen[pid] = (command or seen.get(pid, ("", 0.0))[0], seconds)
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+        if process.returncode:
+            log.seek(0)
+            raise SystemExit(f"thresher run failed ({process.returncode}):\n{log.read()[-3000:]}")
     roles: dict[str, float] = defaultdict(float)
     for command, seconds in seen.values():
         roles[role(command)] += seconds
