@@ -89,7 +89,7 @@ def cheap_signals(warcs: list[str], edu_model: str | None) -> dict[str, dict]:
         if text is None:  # the gate lets such pages through
             continue
         texts[row["id"]] = text
-        signals[row["id"]] = {"en": gate.language_scores(text).get("en", 0.0), "words": len(text.split()),
+        signals[row["id"]] = {"en": (gate.identify_language(text) or (None, 0.0, 0.0))[2], "words": len(text.split()),
                               "curly": gate.curly_bracket(text)}
     for i, score in zip(texts, gate.edu.score(list(texts.values()))):
         signals[i]["edu"] = float(score)

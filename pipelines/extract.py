@@ -340,8 +340,10 @@ class CascadeGate:
         except Exception:  # noqa: BLE001  extract reports this page's problem; the gate only decides
             return None
 
-    def language_scores(self, text: str) -> dict[str, float]:
-        return self.language.predict(text[:_LANGUAGE_CHARS]) if text.strip() else {}
+    def identify_language(self, text: str) -> tuple[str, float, float] | None:
+        """The language stage's (top language, its score, best kept language's score) for the
+        text's beginning; None for a blank text."""
+        return self.language.identify(text[:_LANGUAGE_CHARS]) if text.strip() else None
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -363,11 +365,11 @@ class CascadeGate:
         return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
 
     def _reason(self, row: dict, text: str) -> str | None:
-        scores = self.language_scores(text) if self.language else None
-        if scores:
-            top = max(scores, key=scores.get)
-            row["language"], row["language_score"] = top, scores[top]
-            if all(scores.get(lang, 0.0) < self.language_floor for lang in self.language.keep):
+        identified = self.identify_language(text) if self.language else None
+        if identified:
+            top, score, kept = identified
+            row["language"], row["language_score"] = top, score
+            if kept < self.language_floor:
                 return "language_low_score" if top in self.language.keep else f"language_{top}"
         if self.min_words is not None and len(text.split()) < self.min_words:
             return "too_short"

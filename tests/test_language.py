@@ -13,7 +13,8 @@ from datatrove.utils import lid as datatrove_lid
 
 from conftest import TESTDATA
 from thresher.config import LanguageConfig
-from thresher.filters.language import LID176, LanguageFilter, ModelChecksumError, ModelFile
+from thresher.filters.fasttext_lid import LanguageIdentifier
+from thresher.filters.language import LID176, MODELS, LanguageFilter, ModelChecksumError, ModelFile
 from thresher.schema import ERRORED, KEPT, REJECTED, empty_row, rows_to_table
 
 # The article-extraction-benchmark pages that are not English, each read by a person.
@@ -179,3 +180,33 @@ def test_speed_on_one_core(corpus, filtered):
     docs_per_s = len(corpus) / cpu_seconds
     print(f"language stage: {len(corpus)} docs in {cpu_seconds:.2f} CPU s = {docs_per_s:.0f} docs/s")
     assert docs_per_s > 50  # fastText itself does ~700-1000/s here; far below means a regression
+
+
+def test_scores_are_the_fasttext_package_s_bit_for_bit(corpus):
+    """fasttext_lid against the fasttext package on the same file: the same labels with the same
+    float32 probabilities, on whole texts, on the cascade's 2,000-character beginnings, and on real
+    texts changed where fastText's tokeniser does something special."""
+    import fasttext
+
+    reference = fasttext.load_model(str(LID176.path))
+    ours = LID176.load()
+    texts = [d["text"] for d in corpus]
+    texts += [text[:2000] for text in texts]
+    some = [text for text in texts[::25] if text.count(" ") > 20]
+    texts += [text.replace(" ", " </s> ", 1) for text in some]  # "</s>" ends fastText's line there
+    texts += [text.replace(" ", " __label__de ", 3) for text in some]  # a label is not a word
+    texts += [text.replace(" ", "\t", 9).replace(" ", "\r\x0b\x0c\x00", 9) for text in some]  # its other separators
+    texts += ["", "x", "</s>", "__label__en", "\U0001f600 na\u00efve caf\u00e9 \u4e2d\u6587"]
+    for text in texts:
+        labels, probabilities = reference.predict(text.replace("\n", " "), k=-1)
+        expected = {label.removeprefix("__label__"): float(p) for label, p in zip(labels, probabilities)}
+        assert ours.predict(text) == expected, text[:200]
+    assert len(texts) > 1400
+
+
+def test_models_it_does_not_implement_are_refused():
+    data = LID176.path.read_bytes()
+    with pytest.raises(ValueError, match="not a fastText model this module reads"):
+        LanguageIdentifier(data[:-100])  # cut short
+    with pytest.raises(ValueError, match="no word n-grams"):
+        LanguageIdentifier((MODELS / "edu" / "model.ftz").read_bytes())  # the edu classifier: word bigrams, softmax
