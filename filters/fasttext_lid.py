@@ -122,7 +122,7 @@ def _parse(data: bytes) -> dict:
     qnorm, = take("?")
     rows, columns = take("qq")
     codes = bytes_(take("i")[0]).reshape(rows, -1)
-    centroids, dsub, last_dsub = _quantiser(take, floats, dim)
+    centroids, dsub, _ = _quantiser(take, floats, dim)
     norms = None
     if qnorm:
         norm_codes = bytes_(rows)

@@ -72,10 +72,6 @@ class LanguageFilter(FilterStage):
         self.min_score = config.min_score
         self.model = model
 
-    def predict(self, text: str) -> dict[str, float]:
-        """Every label fastText scores for the text, best first, as {ISO code: probability}."""
-        return self.model.load().predict(text)
-
     def identify(self, text: str) -> tuple[str, float, float]:
         """(top language, its score, the best score of a kept language: 0.0 if none scored)."""
         model = self.model.load()
