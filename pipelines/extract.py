@@ -190,6 +190,9 @@ class Extractor:
         from trafilatura.settings import Extractor as TrafilaturaOptions
         from trafilatura.utils import load_html
 
+        from thresher.pipelines.trafilatura_discard import install
+
+        install()  # its discard rules as Python predicates: the same elements, ~3x sooner
         options = TrafilaturaOptions(
             output_format="txt", url=url, precision=self.config.favor_precision,
             comments=self.config.include_comments, tables=self.config.include_tables,

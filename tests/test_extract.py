@@ -55,7 +55,9 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     import trafilatura
 
     from thresher.pipelines.extract import checked_html
+    from thresher.pipelines.trafilatura_discard import install, trafilatura_s_own
 
+    assert install()  # the pinned trafilatura's expressions are the ones re-implemented
     pages = titles = dates = 0
     for path in sorted(glob.glob(str(SAMPLES / "html" / "*")) + glob.glob(str(SAMPLES / "warc" / "*"))):
         rows = [r for r in read_unit(Unit(path, detect_format(path)), LIMIT) if r["content_type"] == "html"]
@@ -65,8 +67,9 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
             if doc["status"] != "kept":
                 continue
             html = checked_html(row["raw"], row["charset"], ExtractConfig())
-            expected = trafilatura.extract(html, url=row["url"], favor_precision=True, include_comments=False,
-                                           deduplicate=False)
+            with trafilatura_s_own():  # the reference runs trafilatura's own discard XPaths
+                expected = trafilatura.extract(html, url=row["url"], favor_precision=True, include_comments=False,
+                                               deduplicate=False)
             assert doc["text"] == plain["text"] == expected, row["url"]
             # Title and date by Thresher's slimmer metadata search, as trafilatura's whole one finds them.
             metadata = trafilatura.bare_extraction(html, url=row["url"], favor_precision=True, include_comments=False,
@@ -76,6 +79,41 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
             dates += doc["date"] is not None
             pages += 1
     assert pages >= 60 and titles >= 50 and dates >= 10
+
+
+def test_discard_predicates_select_what_trafilatura_s_xpaths_select():
+    """pipelines/trafilatura_discard.py against the expressions it stands in for, on the cleaned
+    tree of every sample page (bench/peers.py's 5,000 pages: the same, 39,933 elements)."""
+    import glob
+
+    from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+    from trafilatura.settings import Extractor as TrafilaturaOptions
+    from trafilatura.utils import load_html
+
+    from thresher.pipelines.extract import checked_html
+    from thresher.pipelines.trafilatura_discard import install, trafilatura_s_own
+
+    assert install()
+    from trafilatura.xpaths import OVERALL_DISCARD_XPATH
+
+    with trafilatura_s_own() as originals:
+        pass
+    options = TrafilaturaOptions(output_format="txt", precision=True)
+    pages, selected = 0, [0, 0]
+    for path in sorted(glob.glob(str(SAMPLES / "html" / "*")) + glob.glob(str(SAMPLES / "warc" / "*"))):
+        for row in read_unit(Unit(path, detect_format(path)), LIMIT):
+            if row["content_type"] != "html" or row["raw"] is None:
+                continue
+            tree = load_html(checked_html(row["raw"], row["charset"], ExtractConfig()))
+            if tree is None:
+                continue
+            tree = convert_tags(tree_cleaning(tree, options), options)
+            for i, (ours, theirs) in enumerate(zip(OVERALL_DISCARD_XPATH, originals)):
+                found = ours(tree)
+                assert found == theirs(tree), (row["url"], i)
+                selected[i] += len(found)
+            pages += 1
+    assert pages >= 70 and min(selected) > 20, (pages, selected)
 
 
 def test_common_crawl_gb2312_and_windows_1251_pages_decode():
