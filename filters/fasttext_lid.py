@@ -37,6 +37,7 @@ from numba import njit
 _MAGIC, _VERSION = 793712314, 12
 _HS_LOSS, _SUPERVISED = 1, 3
 _KSUB = 256  # centroids per sub-quantiser, fixed in fastText
+_FNV_OFFSET = 2166136261
 _LABEL = b"__label__"
 _EOS = b"</s>"
 
@@ -148,7 +149,7 @@ def _parse(data: bytes) -> dict:
 
     word_blob = np.frombuffer(b"".join(words), dtype=np.uint8)
     word_ends = np.cumsum([len(w) for w in words]).astype(np.int64)
-    table_hashes, table_ids = _word_table(words)
+    table_hashes, table_ids = _word_table(word_blob, word_ends)
     left, right = _huffman(np.asarray(counts[nwords:], dtype=np.int64))
     return {
         "labels": [w.removeprefix(_LABEL).decode() for w in words[nwords:]],
@@ -171,21 +172,13 @@ def _quantiser(take, floats, dim: int) -> tuple[list[np.ndarray], int, int]:
     return tables, dsub, last_dsub
 
 
-def _fnv(word: bytes) -> int:
-    """Dictionary::hash: FNV-1a over the bytes read as signed chars."""
-    h = 2166136261
-    for byte in word:
-        h = ((h ^ (byte | 0xFFFFFF00 if byte >= 128 else byte)) * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def _word_table(words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+def _word_table(word_blob: np.ndarray, word_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An open-addressing table (linear probing) from a word's hash to its dictionary index."""
-    size = 1 << max(4, (4 * len(words)).bit_length())
+    size = 1 << max(4, (4 * len(word_ends)).bit_length())
     hashes = np.zeros(size, dtype=np.int64)
     ids = np.full(size, -1, dtype=np.int64)
-    for index, word in enumerate(words):
-        h = _fnv(word)
+    for index, (first, end) in enumerate(zip([0, *word_ends[:-1].tolist()], word_ends.tolist())):
+        h = _fnv(word_blob, first, end)
         slot = h & (size - 1)
         while ids[slot] >= 0:
             slot = (slot + 1) & (size - 1)
@@ -224,9 +217,19 @@ def _is_separator(byte) -> bool:
 
 @njit(cache=True, nogil=True)
 def _step(h, byte):
+    """One byte of Dictionary::hash, FNV-1a over the bytes read as signed chars."""
     if byte >= 128:
         byte = byte | 0xFFFFFF00
     return ((h ^ byte) * 16777619) & 0xFFFFFFFF
+
+
+@njit(cache=True, nogil=True)
+def _fnv(buf, start, end):
+    """Dictionary::hash of buf[start:end]."""
+    h = _FNV_OFFSET
+    for k in range(start, end):
+        h = _step(h, buf[k])
+    return h
 
 
 @njit(cache=True, nogil=True)
@@ -287,9 +290,7 @@ def _scores(buf, input_rows, output, prune, nwords, eos, minn, maxn, bucket,
                 and buf[start + 3] == 97 and buf[start + 4] == 98 and buf[start + 5] == 101 \
                 and buf[start + 6] == 108 and buf[start + 7] == 95 and buf[start + 8] == 95:
             continue  # "__label__...": a label, never a word
-        h = 2166136261
-        for k in range(start, i):
-            h = _step(h, buf[k])
+        h = _fnv(buf, start, i)
         wid = _word_id(buf, start, i, h, word_blob, word_ends, table_hashes, table_ids)
         if wid >= 0:
             _add(hidden, input_rows[wid])
@@ -298,7 +299,7 @@ def _scores(buf, input_rows, output, prune, nwords, eos, minn, maxn, bucket,
         for a in range(total):
             if (_bracketed(buf, start, total, a) & 0xC0) == 0x80:
                 continue
-            h = 2166136261
+            h = _FNV_OFFSET
             j = a
             grams = 1
             while j < total and grams <= maxn:
