@@ -7,6 +7,7 @@ import platform
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import ray
 
@@ -43,6 +44,36 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
                 journal.add(batch)
     finally:
         journal.close()
+    facts = {
+        "run": {
+            "thresher_version": __version__,
+            "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
+            "ray_start_seconds": round(ray_started - started, 3),
+            "python": platform.python_version(),
+            "ray_cpus": plan.cluster_cpus(),
+        },
+        "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes,
+                   "work_items_resumed": resumed},
+        "config": config.model_dump(mode="json"),
+    }
+    # Ray's part is over. Its shutdown takes ~1.5 s, most of it waiting for its processes to exit
+    # (1.0 s for the autoscaler monitor, which outlives SIGTERM once the GCS is gone), so the
+    # output is written meanwhile.
+    with ThreadPoolExecutor(1, thread_name_prefix="thresher-output") as pool:
+        written = pool.submit(_write_output, config, local_output, stages, journal, started, facts)
+        if connected:  # now, not at exit: Ray's exit hook sleeps 0.5 s first, for late error messages
+            ray.shutdown()
+        manifest = written.result()
+    journal.remove()
+    if storage.is_remote(destination):
+        storage.publish(local_output.path, destination, [*STREAMS, DEDUP_INDEX], MANIFEST)
+        shutil.rmtree(local_output.path, ignore_errors=True)
+    print(summary_table(manifest), file=out)
+    return manifest
+
+
+def _write_output(config: RunConfig, local_output, stages, journal: WorkJournal, started: float, facts: dict) -> dict:
+    """The journal's rows as the output folder, committed with a manifest of ``facts``; the manifest."""
     decontaminate = dict(stages).get("decontaminate")
     benchmarks = {b.name: {"path": b.path, "sha256": b.sha256, "benchmark_items": len(b.ids)}
                   for b in (decontaminate.benchmarks if decontaminate else [])}
@@ -53,31 +84,8 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
     except BaseException:
         writer.abort()
         raise
-    wall = time.time() - started
-    manifest = writer.commit(
-        [name for name, _ in stages],
-        {
-            "run": {
-                "thresher_version": __version__,
-                "started_at": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
-                "wall_seconds": round(wall, 3),
-                "ray_start_seconds": round(ray_started - started, 3),
-                "python": platform.python_version(),
-                "ray_cpus": plan.cluster_cpus(),
-            },
-            "inputs": {"files": len(units), "bytes": input_bytes, "work_items": len(work), "unit_bytes": unit_bytes,
-                       "work_items_resumed": resumed},
-            "config": config.model_dump(mode="json"),
-        },
-    )
-    if connected:  # now, not at exit: Ray's exit hook sleeps 0.5 s first, for late error messages
-        ray.shutdown()
-    journal.remove()
-    if storage.is_remote(destination):
-        storage.publish(local_output.path, destination, [*STREAMS, DEDUP_INDEX], MANIFEST)
-        shutil.rmtree(local_output.path, ignore_errors=True)
-    print(summary_table(manifest), file=out)
-    return manifest
+    facts["run"]["wall_seconds"] = round(time.time() - started, 3)
+    return writer.commit([name for name, _ in stages], facts)
 
 
 def summary_table(manifest: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import traceback
 
@@ -180,5 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     return _guarded(lambda: run(config, restart=args.restart), "the job", (ResumeRefused,))[0]
 
 
+def console() -> None:
+    """The installed ``thresher`` command and ``python -m thresher.cli``: main, then exit."""
+    code = main()
+    # Nothing is left to collect, yet the interpreter's last collection at exit walks every object
+    # of the ~2,300 modules Ray, Ray Data and pyarrow load: 0.4-0.7 s of each run's wall time.
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
