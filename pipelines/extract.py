@@ -192,7 +192,7 @@ class Extractor:
 
         from thresher.pipelines.trafilatura_discard import install
 
-        install()  # seven of its discard XPaths as Python predicates: the same elements, sooner
+        install()  # ten of its XPaths as Python predicates: the same elements, sooner
         options = TrafilaturaOptions(
             output_format="txt", url=url, precision=self.config.favor_precision,
             comments=self.config.include_comments, tables=self.config.include_tables,

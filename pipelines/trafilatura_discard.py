@@ -1,28 +1,32 @@
-"""Seven of trafilatura's discard XPaths as Python predicates that select the same elements, in
+"""Ten of trafilatura's XPath expressions as Python predicates that select the same elements, in
 the same order, sooner: the boilerplate ones (``OVERALL_DISCARD_XPATH``), the comment sections
-(``REMOVE_COMMENTS_XPATH``, ``REMOVE_COMMENTS_AND_LISTS_XPATH``) and, with ``favor_precision``, the
-bottom/link, teaser and caption ones.
+(``REMOVE_COMMENTS_XPATH``, ``REMOVE_COMMENTS_AND_LISTS_XPATH``), with ``favor_precision`` the
+bottom/link, teaser and caption ones, and the three of its main-body searches (``BODY_XPATH``)
+that test attributes with regular expressions.
 
 Their EXSLT ``re:test`` and ``translate`` calls go from libxml2 back into Python once per
 candidate element and attribute, whether the attribute exists or not, and trafilatura evaluates
 them on every page, the boilerplate ones twice (``prune_unwanted_sections`` and
-``compare_extraction``): 28% of trafilatura's time on the pages the edu cascade sends it (py-spy).
-A Python loop reads each candidate's attributes once. On the 673 pages the edu cascade sends to
-trafilatura (bench/peers.py's 5,000): the two boilerplate expressions took 1.39 and 1.78 ms per
-cleaned tree against 0.42 and 0.65 ms for their loops (1.14x for the whole extraction); the
-other five, 1.03 s in all against ~0.4 s as loops, so extraction of those pages took a median
-7.3 against 7.7 CPU s (3 runs each, alternating). A prefilter XPath without ``re:test`` made the
-loops slower. ``RAW_TREE_PRUNE_XPATH``'s ad-box expression stays an XPath: no page of the shared
-corpus has what it matches, so a loop could not be tested on a match.
+``compare_extraction``): 28% of trafilatura's time on the pages the edu cascade sends it
+(py-spy), the body searches another 10%. A Python loop reads each candidate's attributes once.
+On the 673 pages the edu cascade sends to trafilatura (bench/peers.py's 5,000): the boilerplate
+expressions took 1.39 and 1.78 ms per cleaned tree, against 0.42 and 0.65 ms for their loops; with
+the other eight as loops too, extraction of those pages took a median 6.8 CPU s against 7.8 with
+only those two (4 runs each, alternating; 7.55 with the five discard ones added, before the body
+searches). A prefilter XPath without
+``re:test`` made the loops slower. ``RAW_TREE_PRUNE_XPATH``'s ad-box expression stays an XPath:
+no page of the shared corpus has what it matches, so a loop could not be tested on a match.
 
 ``install()`` puts a predicate in place of an XPath object inside trafilatura's own list (its
 modules import the lists, not the objects) only where the expression is, character for
 character, the one re-implemented (its SHA-256 below); otherwise it leaves that one as it is.
 XPath semantics kept: ``@id|@class`` is the first of the two attributes in the element's source
-order; a missing attribute is the empty string; ``.//*`` is descendant elements only; Python's
-``re`` is what lxml's ``re:test`` runs. ``tests/test_extract.py`` checks every selection against
-the XPath on each sample page (as loaded and as cleaned) and the extracted text against
-``trafilatura.extract`` without the predicates.
+order; a missing attribute is the empty string; ``.//*`` is descendant elements only;
+``(...)[1]`` is the first in document order, ``.//*[...][1]`` the first of each element's
+children; Python's ``re`` is what lxml's ``re:test`` runs. ``tests/test_extract.py`` checks every
+selection against the XPath on each sample page (as loaded and as cleaned: the same elements on
+all 5,000 benchmark pages too) and the extracted text against ``trafilatura.extract`` without the
+predicates (the same text on the 673 pages above).
 """
 
 from __future__ import annotations
@@ -108,6 +112,67 @@ class _Where:
                 if element.attrib and self.test(element, element.attrib)]
 
 
+class _FirstWhere(_Where):
+    """``(.//*[self::t1 or ...][test])[1]``: the first such element in document order, as a list."""
+
+    def __call__(self, tree) -> list:
+        for element in tree.iterdescendants(self.tags):
+            if element.attrib and self.test(element, element.attrib):
+                return [element]
+        return []
+
+
+class _FirstChildrenWhere(_Where):
+    """``.//*[self::t1 or ...][test][1]``, where ``[1]`` binds to the child step: of each element's
+    children that pass, the first."""
+
+    def __call__(self, tree) -> list:
+        found, parents = [], set()
+        for element in tree.iterdescendants(self.tags):
+            if element.attrib and self.test(element, element.attrib):
+                parent = element.getparent()
+                if parent not in parents:
+                    parents.add(parent)
+                    found.append(element)
+        return found
+
+
+_BODY_TAGS = ("article", "div", "main", "section")
+_BODY_IDS = re.compile(r"(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text").search
+_BODY_CLASSES = re.compile(
+    r"post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|article-?text|articleText"
+    r"|(?:entry|page|text|article|art)-content|article__content|article(?:-|__)?body|articleBody|ArticleContent"
+    r"|body-text|article__container").search
+_STORY_IDS = re.compile(r"^primary|story-body").search
+_FULLTEXT = re.compile(r"fulltext", re.IGNORECASE).search
+_STORY_CLASSES = re.compile(
+    r"^article |post-bodycopy|story-?content|(?:theme|blog|section|single)-content|single-post|main-column"
+    r"|wpb_text_column|story-body|field-body").search
+_CONTENT_IDS = re.compile(r"content-main|content-body|contentBody").search
+_CONTENT_CLASSES = re.compile(r"content[-_]main|content(?:-|__)body").search
+_CM, _CP = str.maketrans("CM", "cm"), str.maketrans("CP", "cp")
+
+
+def _article_body(element, attrib) -> bool:
+    ids, classes = attrib.get("id", ""), attrib.get("class", "")
+    return (classes in ("post", "entry") or attrib.get("itemprop") == "articleBody" or ids == "articleContent"
+            or bool(_BODY_IDS(ids) or _BODY_CLASSES(classes)))
+
+
+def _story(element, attrib) -> bool:
+    ids, classes = attrib.get("id", ""), attrib.get("class", "")
+    return (attrib.get("role") == "article" or ids in ("article", "story")
+            or classes in ("postarea", "art-postcontent", "text", "cell", "story")
+            or bool(_STORY_IDS(ids) or _FULLTEXT(classes) or _STORY_CLASSES(classes)))
+
+
+def _content(element, attrib) -> bool:
+    ids, classes = attrib.get("id", ""), attrib.get("class", "")
+    return (ids == "content" or classes == "content" or bool(_CONTENT_IDS(ids) or _CONTENT_CLASSES(classes))
+            or "main-content" in ids.translate(_CM) or "main-content" in classes.translate(_CM)
+            or "page-content" in classes.translate(_CP))
+
+
 _COMMENT_IDS = re.compile(r"^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)").search
 _COMMENT_LIST_IDS = re.compile(r"^(?:[Cc]omment(?!ary)|comol)").search
 _COMMENT_CLASSES = re.compile(r"^[Cc]omment(?!ary)|(?:article|post)-comments").search
@@ -149,6 +214,12 @@ _PREDICATES = {
         or "teaser" in a.get("class", "").replace("T", "t"))),
     ("DISCARD_IMAGE_ELEMENTS", 0): ("cb1ab981e44913f706048bad10e9f027314ffccb36c56ffc66c8ff5e1e340c58", lambda x: _Where(
         _CONTAINERS, lambda e, a: "caption" in a.get("id", "") or "caption" in a.get("class", ""))),
+    ("BODY_XPATH", 0): ("caaa561ceca17064773e97bf7c610f55e6c6a64a2477328c060642912d489b3b",
+                        lambda x: _FirstChildrenWhere(_BODY_TAGS, _article_body)),
+    ("BODY_XPATH", 2): ("6c9b5e1fdc092943ebdd87206a2e8a8b4c4666497fb00e6661d2a519d00f37f9",
+                        lambda x: _FirstWhere(_BODY_TAGS, _story)),
+    ("BODY_XPATH", 3): ("10a7ceacc0ff8cdfd8c58a575b5197b5d07ba24000f072101735478c2c585978",
+                        lambda x: _FirstWhere(_BODY_TAGS, _content)),
 }
 _ORIGINALS: dict = {}  # (list, position) -> trafilatura's own expression, once swapped out
 

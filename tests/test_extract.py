@@ -97,7 +97,7 @@ def test_discard_predicates_select_what_trafilatura_s_xpaths_select():
     from thresher.pipelines.extract import checked_html
     from thresher.pipelines.trafilatura_discard import install, trafilatura_s_own
 
-    assert install() == 7  # every expression re-implemented is the pinned trafilatura's
+    assert install() == 10  # every expression re-implemented is the pinned trafilatura's
     with trafilatura_s_own() as originals:
         pass
     options = TrafilaturaOptions(output_format="txt", precision=True)
@@ -117,7 +117,7 @@ def test_discard_predicates_select_what_trafilatura_s_xpaths_select():
                     selected[name, position] += len(found)
             pages += 1
     # Each expression selects something on these pages, so each predicate is tested on matches.
-    assert pages >= 70 and len(selected) == 7 and min(selected.values()) > 0, (pages, selected)
+    assert pages >= 70 and len(selected) == 10 and min(selected.values()) > 0, (pages, selected)
 
 
 def test_common_crawl_gb2312_and_windows_1251_pages_decode():
