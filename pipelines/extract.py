@@ -190,7 +190,7 @@ class Extractor:
         from trafilatura.settings import Extractor as TrafilaturaOptions
         from trafilatura.utils import load_html
 
-        from thresher.pipelines.trafilatura_discard import install
+        from thresher.pipelines.trafilatura_xpaths import install
 
         install()  # ten of its XPaths as Python predicates: the same elements, sooner
         options = TrafilaturaOptions(

@@ -56,7 +56,7 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     import trafilatura
 
     from thresher.pipelines.extract import checked_html
-    from thresher.pipelines.trafilatura_discard import install, trafilatura_s_own
+    from thresher.pipelines.trafilatura_xpaths import install, trafilatura_s_own
 
     assert install()  # the pinned trafilatura's expressions are the ones re-implemented
     pages = titles = dates = 0
@@ -82,8 +82,8 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     assert pages >= 60 and titles >= 50 and dates >= 10
 
 
-def test_discard_predicates_select_what_trafilatura_s_xpaths_select():
-    """pipelines/trafilatura_discard.py against the expressions it stands in for, on every sample
+def test_xpath_predicates_select_what_trafilatura_s_xpaths_select():
+    """pipelines/trafilatura_xpaths.py against the expressions it stands in for, on every sample
     page's tree as loaded (ol and ul still there) and as cleaned and converted for extraction
     (bench/peers.py's 5,000 pages: the same elements)."""
     import glob
@@ -95,7 +95,7 @@ def test_discard_predicates_select_what_trafilatura_s_xpaths_select():
     from trafilatura.utils import load_html
 
     from thresher.pipelines.extract import checked_html
-    from thresher.pipelines.trafilatura_discard import install, trafilatura_s_own
+    from thresher.pipelines.trafilatura_xpaths import install, trafilatura_s_own
 
     assert install() == 10  # every expression re-implemented is the pinned trafilatura's
     with trafilatura_s_own() as originals:

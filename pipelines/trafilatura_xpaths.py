@@ -13,9 +13,9 @@ On the 673 pages the edu cascade sends to trafilatura (bench/peers.py's 5,000): 
 expressions took 1.39 and 1.78 ms per cleaned tree, against 0.42 and 0.65 ms for their loops; with
 the other eight as loops too, extraction of those pages took a median 6.8 CPU s against 7.8 with
 only those two (4 runs each, alternating; 7.55 with the five discard ones added, before the body
-searches). A prefilter XPath without
-``re:test`` made the loops slower. ``RAW_TREE_PRUNE_XPATH``'s ad-box expression stays an XPath:
-no page of the shared corpus has what it matches, so a loop could not be tested on a match.
+searches). A prefilter XPath without ``re:test`` made the loops slower. ``RAW_TREE_PRUNE_XPATH``'s
+ad-box expression stays an XPath: no page of the shared corpus has what it matches, so a loop
+could not be tested on a match.
 
 ``install()`` puts a predicate in place of an XPath object inside trafilatura's own list (its
 modules import the lists, not the objects) only where the expression is, character for
