@@ -51,75 +51,58 @@ def _first(attrib, names: tuple[str, str]) -> str:
     return ""
 
 
-class _Boilerplate:
-    """OVERALL_DISCARD_XPATH[0]: containers named like navigation, ads, sharing, footers..."""
+def _boilerplate(consent: str, ids: str, classes: str):
+    """OVERALL_DISCARD_XPATH[0]'s test: containers named like navigation, ads, sharing, footers..."""
+    consent, ids, classes = re.compile(consent).search, re.compile(ids).search, re.compile(classes).search
 
-    def __init__(self, consent: str, ids: str, classes: str):
-        self.consent, self.ids, self.classes = re.compile(consent), re.compile(ids), re.compile(classes)
+    def test(element, attrib) -> bool:
+        return bool("data-lp-replacement-content" in attrib
+                    or "nav" in attrib.get("role", "").replace("N", "n")
+                    or "MostPopularStories" in attrib.get("data-component", "")
+                    or consent(_first(attrib, ("id", "class")))
+                    or ids(attrib.get("id", ""))
+                    or classes(attrib.get("class", "")))
 
-    def __call__(self, tree) -> list:
-        found = []
-        for element in tree.iterdescendants(_CONTAINERS):
-            attrib = element.attrib
-            if attrib and (
-                "data-lp-replacement-content" in attrib
-                or "nav" in attrib.get("role", "").replace("N", "n")
-                or "MostPopularStories" in attrib.get("data-component", "")
-                or self.consent.search(_first(attrib, ("id", "class")))
-                or self.ids.search(attrib.get("id", ""))
-                or self.classes.search(attrib.get("class", ""))
-            ):
-                found.append(element)
-        return found
+    return test
 
 
-class _Hidden:
-    """OVERALL_DISCARD_XPATH[1]: any element hidden, or named like comments and replies."""
+_HIDDEN_IDS = re.compile("reader-comments|akismet").search
+_HIDDEN_CLASSES = re.compile("^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print"
+                             "| hidden| hide|noprint|notloaded").search
 
-    _IDS = re.compile("reader-comments|akismet")
-    _CLASSES = re.compile("^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print"
-                          "| hidden| hide|noprint|notloaded")
 
-    def __call__(self, tree) -> list:
-        found = []
-        for element in tree.iterdescendants(etree.Element):
-            attrib = element.attrib
-            if not attrib:
-                continue
-            style = attrib.get("style", "")
-            if (
-                attrib.get("class") == "comments-title"
+def _hidden(element, attrib) -> bool:
+    """OVERALL_DISCARD_XPATH[1]'s test: any element hidden, or named like comments and replies."""
+    style = attrib.get("style", "")
+    return bool(attrib.get("class") == "comments-title"
                 or _first(attrib, ("id", "class")).startswith("reply-")
                 or "hidden" in _first(attrib, ("id", "style"))
                 or "display:none" in style or "display: none" in style
-                or self._IDS.search(attrib.get("id", ""))
-                or self._CLASSES.search(attrib.get("class", ""))
-                or attrib.get("aria-hidden") == "true"
-            ):
-                found.append(element)
-        return found
+                or _HIDDEN_IDS(attrib.get("id", ""))
+                or _HIDDEN_CLASSES(attrib.get("class", ""))
+                or attrib.get("aria-hidden") == "true")
 
 
 class _Where:
-    """``.//*[self::t1 or self::t2 ...][test]``: the elements with these tags, in document order,
-    that have attributes and pass ``test(element, attrib)`` (each expression below needs one)."""
+    """``.//*[self::t1 or self::t2 ...][test]``: the elements with these tags (``etree.Element``:
+    any), in document order, that have attributes and pass ``test(element, attrib)`` (each
+    expression here needs one)."""
 
-    def __init__(self, tags: tuple[str, ...], test):
+    def __init__(self, tags, test):
         self.tags, self.test = tags, test
 
     def __call__(self, tree) -> list:
+        test = self.test
         return [element for element in tree.iterdescendants(self.tags)
-                if element.attrib and self.test(element, element.attrib)]
+                if (attrib := element.attrib) and test(element, attrib)]
 
 
 class _FirstWhere(_Where):
-    """``(.//*[self::t1 or ...][test])[1]``: the first such element in document order, as a list."""
+    """``(.//*[self::t1 or ...][test])[1]``: the first such element in document order, as a list.
+    (Most pages have none, so stopping at the first would rarely save the scan.)"""
 
     def __call__(self, tree) -> list:
-        for element in tree.iterdescendants(self.tags):
-            if element.attrib and self.test(element, element.attrib):
-                return [element]
-        return []
+        return super().__call__(tree)[:1]
 
 
 class _FirstChildrenWhere(_Where):
@@ -128,12 +111,11 @@ class _FirstChildrenWhere(_Where):
 
     def __call__(self, tree) -> list:
         found, parents = [], set()
-        for element in tree.iterdescendants(self.tags):
-            if element.attrib and self.test(element, element.attrib):
-                parent = element.getparent()
-                if parent not in parents:
-                    parents.add(parent)
-                    found.append(element)
+        for element in super().__call__(tree):
+            parent = element.getparent()
+            if parent not in parents:
+                parents.add(parent)
+                found.append(element)
         return found
 
 
@@ -185,9 +167,10 @@ def _comments(element, attrib) -> bool:
 
 
 def _comments_not_lists(element, attrib) -> bool:
-    return _comments(element, attrib) and (
-        element.tag not in ("ol", "ul")
-        or bool(_COMMENT_LIST_IDS(attrib.get("id", "")) or _COMMENT_CLASSES(attrib.get("class", ""))))
+    # (comment id or comment class) and (not a list or list-comment id or comment class)
+    ids = attrib.get("id", "")
+    return bool(_COMMENT_CLASSES(attrib.get("class", ""))
+                or _COMMENT_IDS(ids) and (element.tag not in ("ol", "ul") or _COMMENT_LIST_IDS(ids)))
 
 
 def _bottom_or_link(element, attrib) -> bool:
@@ -198,10 +181,10 @@ def _bottom_or_link(element, attrib) -> bool:
 # (list in trafilatura.xpaths, position): (SHA-256 of the expression's source in trafilatura 2.3.1,
 # the predicate). Python's re is what lxml's EXSLT re:test runs, so the patterns are the same.
 _PREDICATES = {
-    ("OVERALL_DISCARD_XPATH", 0): ("a837e58a1b1ea116ce1dada53d856dec093fe9f64b37dc503698e30f96a87dd3", lambda x: _Boilerplate(
+    ("OVERALL_DISCARD_XPATH", 0): ("a837e58a1b1ea116ce1dada53d856dec093fe9f64b37dc503698e30f96a87dd3", lambda x: _Where(_CONTAINERS, _boilerplate(
         x._alt(x._CONSENT_ID_CLASS_TOKENS), x._alt(x._OVERALL_DISCARD_BOTH_TOKENS + x._OVERALL_DISCARD_ID_TOKENS),
-        x._alt(x._OVERALL_DISCARD_BOTH_TOKENS + x._OVERALL_DISCARD_CLASS_TOKENS))),
-    ("OVERALL_DISCARD_XPATH", 1): ("c1d5b70b8cd03783545d6b715c69062ae6967c222b2d8f4e2399762362d426c0", lambda x: _Hidden()),
+        x._alt(x._OVERALL_DISCARD_BOTH_TOKENS + x._OVERALL_DISCARD_CLASS_TOKENS)))),
+    ("OVERALL_DISCARD_XPATH", 1): ("c1d5b70b8cd03783545d6b715c69062ae6967c222b2d8f4e2399762362d426c0", lambda x: _Where(etree.Element, _hidden)),
     ("PRECISION_DISCARD_XPATH", 1): ("53d31ea1df47920acee695b26b87b1ce36f16913686e547edc2ae0ba6efab5f7",
                                      lambda x: _Where(_CONTAINERS, _bottom_or_link)),
     ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0): ("9cc18d34e6e2d258172b5df02bc44e578c95ef709b8e06722846c7a410c3a46f",
