@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import ray
+from ray._private import ray_constants
 
 from thresher.config import ExecutionConfig, RunConfig
 from thresher.pipelines.extract import CascadeGate, Extractor
@@ -34,8 +35,6 @@ def connect(execution: ExecutionConfig) -> bool:
         # An embedded Ray serves no one else: keep every one of its gRPC servers on loopback.
         # On Linux Ray binds them to all interfaces unless this (misleadingly named) switch is 0.
         # Its child processes read the variable; this process read it when ray was imported.
-        from ray._private import ray_constants
-
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(num_cpus=execution.num_cpus or embedded_cpus(), include_dashboard=False, **common)
@@ -46,6 +45,19 @@ def connect(execution: ExecutionConfig) -> bool:
     context.enable_progress_bars = execution.progress
     context.print_on_execution_start = False
     return connected
+
+
+def disconnect() -> None:
+    """Leaves the Ray that ``connect`` joined; shuts it down if this process started it."""
+    node = ray._private.worker._global_node
+    if node is not None and node.is_head():
+        # Ray's autoscaler monitor answers SIGTERM by reporting its end to the GCS, which
+        # ray.shutdown stops first, so it hangs until SIGKILLed 1 s later (1.0 of shutdown's 1.4 s,
+        # measured). An embedded Ray has nothing to autoscale: its monitor goes first, unheard.
+        for process in node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []):
+            process.process.kill()
+            process.process.wait()
+    ray.shutdown()
 
 
 def embedded_cpus() -> int:

@@ -29,14 +29,12 @@ def corpus() -> list[dict]:
 @pytest.fixture(scope="session")
 def ray_local():
     """One real embedded Ray for the in-process end-to-end tests (start-up costs seconds)."""
-    import ray
-
     from thresher.config import ExecutionConfig
-    from thresher.pipelines.plan import connect
+    from thresher.pipelines.plan import connect, disconnect
 
     connect(ExecutionConfig(num_cpus=2, progress=False))
     yield
-    ray.shutdown()
+    disconnect()
 
 
 # The sample cut into small work items (dozens of them, so a kill lands between commits), with the

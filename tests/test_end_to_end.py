@@ -136,6 +136,29 @@ def test_embedded_ray_listens_on_loopback_only(ray_local):
     assert {c.laddr.ip for c in listening} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
 
 
+def test_disconnect_ends_every_process_of_the_embedded_ray():
+    # A fresh interpreter: this one's Ray (ray_local) is shared by the session. disconnect kills
+    # the autoscaler monitor itself before ray.shutdown; nothing may outlive the two.
+    script = """
+import psutil, ray
+from thresher.config import ExecutionConfig
+from thresher.pipelines import plan
+
+plan.connect(ExecutionConfig(num_cpus=1, progress=False))
+ray.get(ray.remote(lambda: 1).remote())
+node = ray._private.worker._global_node
+assert node.all_processes["monitor"][0].process.poll() is None
+family = psutil.Process().children(recursive=True)
+plan.disconnect()
+gone, alive = psutil.wait_procs(family, timeout=10)
+assert not ray.is_initialized() and not alive, alive
+print(len(gone))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout) >= 5  # GCS, raylet, monitor, dashboard, log monitor, agents, a worker
+
+
 def test_time_limit_fires_inside_the_ray_stage_workers(tmp_path, ray_local):
     # Stage actors run batches off the main thread, where a SIGALRM limit never fired (0 of 11
     # pages errored). The timer needs the GIL, which Python hands over every 5 ms; these pages take
