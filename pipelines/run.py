@@ -9,7 +9,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
 from thresher import __version__
 from thresher.config import RunConfig
 from thresher.pipelines import plan, storage
