@@ -252,6 +252,25 @@ def _links_task(path: str, released: list, exact_band: int) -> tuple[np.ndarray,
     return np.r_[eu, nu], np.r_[ev, nv], np.r_[np.ones(len(eu), bool), np.zeros(len(nu), bool)]
 
 
+def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The connected components of the graph on nodes 0..n-1 with edges (u, v): each node's
+    smallest fellow member. Each round hooks every root under the smallest root it has an edge
+    to, then points every node at its root, until no edge joins two roots. The links (each
+    document to the first of its bucket, per band) are stars, joined in a few rounds: measured
+    on 2.2 and 3.0 million such links, 0.18 and 0.64 s against scipy's connected_components'
+    0.30 and 0.47 s, whose import (scipy.sparse.csgraph) alone took 0.2 s at the end of every run.
+    """
+    parent = np.arange(n)
+    while True:
+        pu, pv = parent[u], parent[v]
+        apart = pu != pv
+        if not apart.any():
+            return parent
+        np.minimum.at(parent, np.maximum(pu[apart], pv[apart]), np.minimum(pu[apart], pv[apart]))
+        while not np.array_equal(jumped := parent[parent], parent):
+            parent = jumped
+
+
 def _id_hashes(ids: list[str]) -> np.ndarray:
     return np.fromiter((xxhash.xxh3_64_intdigest(i) for i in ids), dtype=np.uint64, count=len(ids))
 
@@ -266,16 +285,13 @@ class Clusters:
 
     @classmethod
     def from_links(cls, u, v, lengths, id_hashes, text_hashes) -> "Clusters":
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         nodes = np.unique(np.concatenate([u, v]))
         if len(nodes) == 0:
             empty = np.zeros(0, np.int64)
             return cls(empty, empty, empty, text_hashes, {"links": 0, "clusters": 0, "documents_in_clusters": 0})
-        ui, vi = np.searchsorted(nodes, u), np.searchsorted(nodes, v)
-        graph = coo_matrix((np.ones(len(ui), np.int8), (ui, vi)), shape=(len(nodes), len(nodes)))
-        count, label = connected_components(graph, directed=False)
+        roots, label = np.unique(components(len(nodes), np.searchsorted(nodes, u), np.searchsorted(nodes, v)),
+                                 return_inverse=True)
+        count = len(roots)
         # Keep rule: longest text first, then smallest id hash; lexsort's last key sorts first.
         order = np.lexsort((id_hashes[nodes], -lengths[nodes], label))
         first = np.r_[True, label[order][1:] != label[order][:-1]]

@@ -11,7 +11,7 @@ from thresher.config import DedupConfig, OutputConfig
 from thresher.filters.dedup import DedupKeys
 from thresher.filters.minhash import MinHasher, jaccard
 from thresher.pipelines import dedup as dedup_plan
-from thresher.pipelines.dedup import Clusters, links_of
+from thresher.pipelines.dedup import Clusters, components, links_of
 from thresher.pipelines.output import OutputWriter
 from thresher.schema import empty_row, rows_to_table
 
@@ -56,6 +56,22 @@ def test_keep_rule_longest_text_then_smallest_id_hash():
     clusters = Clusters.from_links(np.array([0, 0, 1]), np.array([1, 2, 3]), lengths, id_hashes, np.arange(4, dtype=np.uint64))
     keeper, size, _ = clusters.resolve(np.arange(4))
     assert keeper.tolist() == [2, 2, 2, 2] and size.tolist() == [4, 4, 4, 4]
+
+
+def test_components_group_nodes_as_scipy_does():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(7)
+    graphs = [(int(n), rng.integers(0, n, (2, int(rng.integers(0, 3 * n))))) for n in rng.integers(1, 400, 200)]
+    path = rng.permutation(5000)  # one long chain, numbered at random: joined over several rounds
+    graphs.append((5000, np.stack([path[:-1], path[1:]])))
+    for n, (u, v) in graphs:
+        smallest = components(n, u, v)
+        count, label = connected_components(coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n)), directed=False)
+        lowest = np.full(count, n)  # the smallest node of each of scipy's components
+        np.minimum.at(lowest, label, np.arange(n))
+        assert (smallest == lowest[label]).all()
 
 
 def test_exact_copies_of_real_documents_are_dropped_and_counted(corpus, tmp_path, ray_local):
