@@ -25,10 +25,13 @@ import hashlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from thresher.config import LanguageConfig
 from thresher.filters.base import FilterStage
-from thresher.filters.fasttext_lid import LanguageIdentifier
+
+if TYPE_CHECKING:
+    from thresher.filters.fasttext_lid import LanguageIdentifier
 
 MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 
@@ -57,6 +60,10 @@ def _load_verified(path: Path, sha256: str) -> LanguageIdentifier:
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         raise ModelChecksumError(f"model file {path} has SHA-256 {digest}, expected {sha256}: refusing to load it")
+    # Imported here, where a text is about to be identified: numba's import (0.2 s) then stays
+    # out of the driver, which only builds the stage before starting Ray.
+    from thresher.filters.fasttext_lid import LanguageIdentifier
+
     return LanguageIdentifier(data)
 
 

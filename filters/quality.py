@@ -26,7 +26,6 @@ from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
 from thresher.config import C4Config, FineWebQualityConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 from thresher.filters.base import FilterStage
-from thresher.filters.ngrams import code_points, repeated_ngram_chars, top_ngram_chars, word_starts
 from thresher.schema import QUALITY_SIGNALS
 
 # datatrove's filter constants, copied: importing them from its filter modules imports its whole
@@ -267,6 +266,9 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
 
 def gopher_repetition(text: str, words: list[str], cfg: GopherRepetitionConfig, s: dict) -> str | None:
     """Signals into ``s``; the first failing rule's reason in datatrove's order, or None."""
+    # numba's (0.2 s) import here, not at the top: the driver that builds the stage never runs it
+    from thresher.filters.ngrams import code_points, repeated_ngram_chars, top_ngram_chars, word_starts
+
     reasons = []
     paragraphs = _PARAGRAPHS.split(text.strip())
     dup, chars = _duplicates(paragraphs)
