@@ -1,7 +1,7 @@
 """Work items committed one by one, so a run that crashed continues where it stopped.
 
 The stage actors tag every row with its work item and mark where each item begins and ends.
-``WorkJournal`` writes an item's rows to ``DIR/.work/items/NNNNNN.parquet`` (under a temporary
+``WorkJournal`` writes an item's rows to ``DIR/.work/items/NNNNNN.arrow`` (under a temporary
 name until the item's end arrives), then appends the item to ``journal.jsonl``. Only an item in
 the journal counts as done: a rerun skips those, drops every other file, and processes the rest.
 When the stream ends, the items are replayed in item order into the output writer, so the
@@ -22,13 +22,17 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from thresher.pipelines import storage
 from thresher.pipelines.readers import Unit
 from thresher.schema import ITEM_BEGIN, ITEM_END, ROW_SCHEMA
 
 WORK_DIR = ".work"
+# Arrow's own file format, LZ4-compressed: the rows are written once and read back once, by the
+# same code, and Parquet's encoding cost more than the disk it saved. Measured on the rows of a
+# 5,000-page run (40 MB in memory): 0.14 s to write and 0.03 s to read, against Parquet's (snappy)
+# 0.20 and 0.12 s, at the same size on disk (21 MB).
+_FORMAT = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
 class ResumeRefused(Exception):
@@ -66,7 +70,7 @@ class WorkJournal:
         for name in os.listdir(self.items_dir):  # partial items of the crashed run
             if name.endswith(".tmp") or _item_of(name) not in self.done:
                 os.remove(os.path.join(self.items_dir, name))
-        self._open: dict[int, pq.ParquetWriter] = {}
+        self._open: dict[int, pa.ipc.RecordBatchFileWriter] = {}
 
     def _committed(self) -> set[int]:
         done = set()
@@ -80,7 +84,7 @@ class WorkJournal:
         return {i for i in done if os.path.exists(self._path(i))}
 
     def _path(self, item: int) -> str:
-        return os.path.join(self.items_dir, f"{item:06d}.parquet")
+        return os.path.join(self.items_dir, f"{item:06d}.arrow")
 
     def add(self, batch: pa.Table) -> None:
         """Rows of any items, in the order each item's actor produced them."""
@@ -90,7 +94,7 @@ class WorkJournal:
             status = rows["status"]
             if pc.any(pc.equal(status, ITEM_BEGIN)).as_py():
                 self._discard(item)  # a retried item starts over: rows of the failed attempt go
-                self._open[item] = pq.ParquetWriter(self._path(item) + ".tmp", ROW_SCHEMA)
+                self._open[item] = pa.ipc.new_file(self._path(item) + ".tmp", ROW_SCHEMA, options=_FORMAT)
             data = rows.filter(pc.invert(pc.is_in(status, pa.array([ITEM_BEGIN, ITEM_END]))))
             if data.num_rows:
                 self._open[item].write_table(data)
@@ -113,10 +117,22 @@ class WorkJournal:
         self.done.add(item)
 
     def replay(self, batch_rows: int) -> Iterator[pa.Table]:
-        """Every committed item's rows, in item order."""
+        """Every committed item's rows, in item order, about ``batch_rows`` at a time (an item of
+        up to 64 MB of input is never read whole). Each table is one contiguous chunk: the
+        actors' batches are small, and the writer's compute over a table of many small chunks
+        cost more than the copy (bench/driver.py, 50,000 rows: write 2.5 s chunked, 1.8 s combined)."""
         for item in sorted(self.done):
-            for batch in pq.ParquetFile(self._path(item)).iter_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch])
+            with pa.OSFile(self._path(item)) as source:
+                reader = pa.ipc.open_file(source)
+                pending, rows = [], 0
+                for i in range(reader.num_record_batches):
+                    pending.append(reader.get_batch(i))
+                    rows += pending[-1].num_rows
+                    if rows >= batch_rows:
+                        yield pa.Table.from_batches(pending).combine_chunks()
+                        pending, rows = [], 0
+                if pending:
+                    yield pa.Table.from_batches(pending).combine_chunks()
 
     def close(self) -> None:
         for item in list(self._open):

@@ -39,7 +39,7 @@ def test_only_items_that_ended_count_as_done(tmp_path):
     assert journal.done == {0}
 
     again = WorkJournal(str(tmp_path), "f1")
-    assert again.done == {0} and sorted(os.listdir(again.items_dir)) == ["000000.parquet"]
+    assert again.done == {0} and sorted(os.listdir(again.items_dir)) == ["000000.arrow"]
     assert replayed_ids(again) == ["0-1", "0-2", "0-3"]
 
 
