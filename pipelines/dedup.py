@@ -10,8 +10,8 @@ It runs in three steps around the streaming run:
    MB): sort by (band, key), and every key
    shared by two or more documents links them to its smallest ordinal. A partition holds
    1/``PARTITIONS`` of the keys, so a task's memory is bounded by the corpus size over that.
-   The links (candidate pairs only, not the corpus) come back to the driver, where SciPy's
-   connected components (C, linear time) turns them into clusters.
+   The links (candidate pairs only, not the corpus) come back to the driver, where
+   ``components`` (numpy, a few passes over the links) turns them into clusters.
    With ``minhash.verify``, a candidate link is kept only if the two documents' estimated Jaccard
    (signatures memory-mapped from the index, a chunk of links at a time) reaches the threshold.
 3. ``Clusters.resolve`` gives, batch by batch as the pending shards stream back, each document's
