@@ -22,7 +22,7 @@ share work between tasks by file, so one file would leave its second worker idle
 
 Each side runs in a subprocess; docs/s = input pages / wall seconds of the whole run (start-up
 included on both sides). ``--repeats`` rounds, the order of the sides rotating each round;
-medians and min-max. Goals: thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
+medians and min-max, and each round's ratio against the same round's datatrove. Goals: thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
 The kept documents are compared (by URL) and their overlap printed.
 
 Start-up weighs on both sides (an embedded Ray and its actors; datatrove's five executors, each
@@ -182,11 +182,13 @@ def main() -> None:
                 for name, rs in runs.items()}
     marginal_base = statistics.median(marginal["datatrove"])
     base = statistics.median(speeds["datatrove"])
+    # each round against that round's datatrove: a machine's slow spell hits one round, not the medians
+    round_ratios = {name: [speed / dt for speed, dt in zip(values, speeds["datatrove"])] for name, values in speeds.items()}
     reference = runs["thresher-trafilatura"][0]["kept_urls"]
     result = {"pages": args.pages, "small": args.small, "input": str(inputs[args.pages].relative_to(REPO)),
               "repeats": args.repeats, "min_edu": args.min_edu, "machine": platform.node(), "cpus": 2, "sides": {}}
     print(f"\n{'side':22} {'docs/s':>7} {'min-max':>13} {'ratio':>6} {'goal':>5} {'start-up s':>10} "
-          f"{'marginal':>8} {'ratio':>6} {'kept':>5} {'same as datatrove':>18}")
+          f"{'marginal':>8} {'ratio':>6} {'kept':>5} {'same as datatrove':>18}  rounds")
     for name, values in speeds.items():
         kept = runs[name][0]["kept_urls"]
         overlap = len(kept & runs["datatrove"][0]["kept_urls"]) / max(1, len(kept | runs["datatrove"][0]["kept_urls"]))
@@ -196,12 +198,13 @@ def main() -> None:
         # what the small run costs beyond its pages at the marginal rate: start-up and shut-down
         startup = statistics.median(s["seconds"] - args.small / steady for s in small_runs[name])
         result["sides"][name] = {"docs_per_s": median, "min": min(values), "max": max(values), "ratio": median / base,
-                                 "goal": goal, "marginal_docs_per_s": steady, "marginal_ratio": steady / marginal_base,
+                                 "goal": goal, "seconds": [r["seconds"] for r in runs[name]],
+                                 "round_ratios": round_ratios[name], "marginal_docs_per_s": steady, "marginal_ratio": steady / marginal_base,
                                  "startup_seconds": startup, "kept": len(kept), "jaccard_kept_vs_datatrove": overlap,
                                  "recall_vs_thresher_trafilatura": len(kept & reference) / max(1, len(reference))}
         print(f"{name:22} {median:7.1f} {min(values):6.1f}-{max(values):<6.1f} {median / base:5.2f}x "
               f"{'' if goal is None else f'{goal:.1f}x':>5} {startup:10.1f} {steady:8.1f} {steady / marginal_base:5.2f}x "
-              f"{len(kept):5} {overlap:18.3f}")
+              f"{len(kept):5} {overlap:18.3f}  {' '.join(f'{r:.2f}x' for r in round_ratios[name])}")
     write_result(result, args.out)
 
 
