@@ -22,7 +22,8 @@ share work between tasks by file, so one file would leave its second worker idle
 
 Each side runs in a subprocess; docs/s = input pages / wall seconds of the whole run (start-up
 included on both sides). ``--repeats`` rounds, the order of the sides rotating each round;
-medians and min-max, and each round's ratio against the same round's datatrove. Goals: thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
+medians and min-max, and each round's ratio against the same round's datatrove. Goals:
+thresher(trafilatura) >= 1.2x datatrove; thresher(cascade) >= 5x.
 The kept documents are compared (by URL) and their overlap printed.
 
 Start-up weighs on both sides (an embedded Ray and its actors; datatrove's five executors, each
@@ -182,7 +183,7 @@ def main() -> None:
                 for name, rs in runs.items()}
     marginal_base = statistics.median(marginal["datatrove"])
     base = statistics.median(speeds["datatrove"])
-    # each round against that round's datatrove: a machine's slow spell hits one round, not the medians
+    # each round against the same round's datatrove: how far single rounds stray from the medians' ratio
     round_ratios = {name: [speed / dt for speed, dt in zip(values, speeds["datatrove"])] for name, values in speeds.items()}
     reference = runs["thresher-trafilatura"][0]["kept_urls"]
     result = {"pages": args.pages, "small": args.small, "input": str(inputs[args.pages].relative_to(REPO)),
