@@ -183,8 +183,6 @@ def main() -> None:
                 for name, rs in runs.items()}
     marginal_base = statistics.median(marginal["datatrove"])
     base = statistics.median(speeds["datatrove"])
-    # each round against the same round's datatrove: how far single rounds stray from the medians' ratio
-    round_ratios = {name: [speed / dt for speed, dt in zip(values, speeds["datatrove"])] for name, values in speeds.items()}
     reference = runs["thresher-trafilatura"][0]["kept_urls"]
     result = {"pages": args.pages, "small": args.small, "input": str(inputs[args.pages].relative_to(REPO)),
               "repeats": args.repeats, "min_edu": args.min_edu, "machine": platform.node(), "cpus": 2, "sides": {}}
@@ -194,18 +192,20 @@ def main() -> None:
         kept = runs[name][0]["kept_urls"]
         overlap = len(kept & runs["datatrove"][0]["kept_urls"]) / max(1, len(kept | runs["datatrove"][0]["kept_urls"]))
         median = statistics.median(values)
+        # each round against the same round's datatrove: how far single rounds stray from the medians' ratio
+        rounds = [speed / dt for speed, dt in zip(values, speeds["datatrove"])]
         goal = GOALS.get(name)
         steady = statistics.median(marginal[name])
         # what the small run costs beyond its pages at the marginal rate: start-up and shut-down
         startup = statistics.median(s["seconds"] - args.small / steady for s in small_runs[name])
         result["sides"][name] = {"docs_per_s": median, "min": min(values), "max": max(values), "ratio": median / base,
                                  "goal": goal, "seconds": [r["seconds"] for r in runs[name]],
-                                 "round_ratios": round_ratios[name], "marginal_docs_per_s": steady, "marginal_ratio": steady / marginal_base,
+                                 "round_ratios": rounds, "marginal_docs_per_s": steady, "marginal_ratio": steady / marginal_base,
                                  "startup_seconds": startup, "kept": len(kept), "jaccard_kept_vs_datatrove": overlap,
                                  "recall_vs_thresher_trafilatura": len(kept & reference) / max(1, len(reference))}
         print(f"{name:22} {median:7.1f} {min(values):6.1f}-{max(values):<6.1f} {median / base:5.2f}x "
               f"{'' if goal is None else f'{goal:.1f}x':>5} {startup:10.1f} {steady:8.1f} {steady / marginal_base:5.2f}x "
-              f"{len(kept):5} {overlap:18.3f}  {' '.join(f'{r:.2f}x' for r in round_ratios[name])}")
+              f"{len(kept):5} {overlap:18.3f}  {' '.join(f'{r:.2f}x' for r in rounds)}")
     write_result(result, args.out)
 
 
