@@ -176,6 +176,19 @@ def test_time_limit_interrupts_a_thread_that_is_not_main():
     assert outcome == ["interrupted"]
 
 
+def test_time_limit_wakes_its_watchdog_for_a_sooner_deadline():
+    # One watchdog thread serves every limit: asleep until a 30 s deadline, it must still end a
+    # 0.2 s limit armed after it, and then go on serving the next one.
+    for _ in range(2):
+        started = time.monotonic()
+        with time_limit(30):
+            with pytest.raises(ExtractionTimeout):
+                with time_limit(0.2):
+                    while True:
+                        pass
+        assert time.monotonic() - started < 1.0
+
+
 def test_time_limit_leaves_no_exception_behind():
     with time_limit(0.05):
         pass
