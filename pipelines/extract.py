@@ -103,9 +103,12 @@ class _Watchdog:
 
     def disarm(self, token: int) -> None:
         with self._wake:
-            self._limits.pop(token, None)
-        # If the limit fired just as the block ended, take back the exception not yet raised.
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
+            fired = self._limits.pop(token, None) is None
+        # Only when the limit fired, just as the block ended: take back the exception not yet raised.
+        # Clearing flags the interpreter's eval breaker (CPython 3.11) and no raise unflags it: every
+        # call then took the slow path, and under sys.settrace or cProfile the next call hung.
+        if fired:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
 
     def _watch(self) -> None:
         with self._wake:

@@ -1,6 +1,8 @@
 import gzip
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import unicodedata
@@ -193,6 +195,23 @@ def test_time_limit_leaves_no_exception_behind():
     with time_limit(0.05):
         pass
     time.sleep(0.2)  # the timer was cancelled: nothing is raised here
+
+
+def test_a_finished_time_limit_leaves_tracers_and_profilers_working():
+    # A debugger, coverage (sys.settrace) or cProfile after any extraction: the first traced call
+    # hung when every limit's end flagged the interpreter's eval breaker. A fresh interpreter, so
+    # that no earlier test's limits or pytest's own tracing decide the outcome.
+    script = (
+        "import cProfile, sys\n"
+        "from thresher.pipelines.extract import time_limit\n"
+        "def work():\n    return sum(i for i in range(1000))\n"
+        "with time_limit(10):\n    pass\n"
+        "sys.settrace(lambda *a: None); work(); sys.settrace(None)\n"
+        "cProfile.Profile().runcall(work)\n"
+        "print('traced')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "traced\n", done.stderr
 
 
 def test_extraction_over_the_time_limit_is_an_error_row():
