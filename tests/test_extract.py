@@ -194,7 +194,7 @@ def test_time_limit_wakes_its_watchdog_for_a_sooner_deadline():
 def test_time_limit_leaves_no_exception_behind():
     with time_limit(0.05):
         pass
-    time.sleep(0.2)  # the timer was cancelled: nothing is raised here
+    time.sleep(0.2)  # the limit ended before its deadline: nothing is raised here
 
 
 def test_a_finished_time_limit_leaves_tracers_and_profilers_working():
