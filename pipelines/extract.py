@@ -1,4 +1,5 @@
-"""The extract stage: HTML and PDF payloads become text, with url, title and date.
+"""The extract stage: HTML and PDF payloads become text; and the metadata stage, after every
+filter: the title and date of the pages they all kept.
 
 Plain Python over Arrow batches (no Ray here). Each failure mode of real crawls has a named
 outcome: a page over the size cap, binary bytes served as HTML, a page that makes trafilatura
@@ -185,6 +186,9 @@ class Extractor:
 
     def __init__(self, config: ExtractConfig | None):
         self.config = config  # None: the stage is off, and HTML/PDF records cannot become documents
+        # trafilatura's title and date wait for the metadata stage (:class:`Metadata`), which
+        # searches only the pages every filter kept: each such page keeps its HTML until then.
+        self.defers_metadata = bool(config and config.with_metadata and config.engine != "resiliparse")
         logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its warnings repeat our error rows
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -194,7 +198,8 @@ class Extractor:
                 self._extract(row)
             elif row["status"] == KEPT and not (row["text"] or "").strip():
                 _reject(row, "empty_text")
-            row["raw"] = None
+            if not (self.defers_metadata and row["status"] == KEPT and row["content_type"] == "html"):
+                row["raw"] = None
         return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
 
     def _extract(self, row: dict) -> None:
@@ -240,17 +245,14 @@ class Extractor:
             dedup=False,  # its cache spans documents: output would depend on batch order
         )
         tree = load_html(html, options.max_file_size)
-        if tree is None:
-            return None, None, None
-        title, date = title_and_date(tree, url, options.date_params) if self.config.with_metadata else (None, None)
-        doc = trafilatura.bare_extraction(tree, options=options)  # works on a copy of the tree
+        doc = None if tree is None else trafilatura.bare_extraction(tree, options=options)
         if doc is None:
             return None, None, None
         # The text as trafilatura.extract() (FineWeb's, datatrove's) serialises it. bare_extraction's
         # own .text differs (leading tabs of the first line, no NFC): 85 of 5,000 real pages then
         # failed Gopher's duplicate-line rule that extract()'s text passes (bench/peers.py,
         # tests/test_extract.py).
-        return determine_returnstring(doc, options), title, date
+        return determine_returnstring(doc, options), None, None
 
     def _pdf(self, raw: bytes) -> str:
         if len(raw) > self.config.max_pdf_bytes:
@@ -278,6 +280,41 @@ class Extractor:
             pdf.close()
         # PDFium ends lines with CRLF and marks a hyphen it removed at a line break with U+FFFE.
         return "\n\n".join(p.replace("\r\n", "\n").replace("\ufffe", "") for p in pages)
+
+
+class Metadata:
+    """The stage ``metadata``, after every filter: trafilatura's title and date of each HTML
+    document they all kept, from the page that :class:`Extractor` left in the row, which it then drops.
+
+    Searched at extraction, they cost each extracted page ~6 ms, half of trafilatura's own time,
+    mostly on pages a later stage drops (bench/peers.py's edu cascade keeps 48 of the 673 pages it
+    extracts; FineWeb's filters ~1 in 4 of the English pages). Here the page is parsed again
+    (~1 ms). A page whose search fails or runs past ``extract.timeout_s`` keeps its text, without
+    title and date.
+    """
+
+    def __init__(self, config: ExtractConfig):
+        self.config = config
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        for row in rows:
+            if row["status"] == KEPT and row["raw"] is not None:
+                row["title"], row["date"] = self._search(row)
+            row["raw"] = None
+        return pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
+
+    def _search(self, row: dict) -> tuple[str | None, str | None]:
+        from trafilatura.settings import Extractor as TrafilaturaOptions
+        from trafilatura.utils import load_html
+
+        options = TrafilaturaOptions(url=row["url"])
+        try:
+            with time_limit(self.config.timeout_s):
+                tree = load_html(checked_html(row["raw"], row["charset"], self.config), options.max_file_size)
+                return (None, None) if tree is None else title_and_date(tree, row["url"], options.date_params)
+        except (ExtractionTimeout, Exception):  # noqa: BLE001  the text, judged and kept, stays
+            return None, None
 
 
 def title_and_date(tree, url: str | None, date_params: dict) -> tuple[str | None, str | None]:

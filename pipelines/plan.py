@@ -14,7 +14,7 @@ import ray
 from ray._private import ray_constants
 
 from thresher.config import ExecutionConfig, RunConfig
-from thresher.pipelines.extract import CascadeGate, Extractor
+from thresher.pipelines.extract import CascadeGate, Extractor, Metadata
 from thresher.pipelines.readers import Unit, read_unit
 from thresher.schema import ITEM_BEGIN, ITEM_END, KEPT, empty_row, rows_to_table
 
@@ -76,7 +76,8 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
     if stages.extract and stages.extract.engine == "cascade":  # judges with the later stages' rules
         chain.append(("cascade", CascadeGate(stages.extract, stages.language, stages.quality, stages.classify)))
     # Extract always runs: switched off, it still turns HTML/PDF records into clear errors.
-    chain.append(("extract", Extractor(stages.extract)))
+    extractor = Extractor(stages.extract)
+    chain.append(("extract", extractor))
     if stages.language:
         from thresher.filters.language import LanguageFilter
 
@@ -101,6 +102,8 @@ def stage_functions(config: RunConfig) -> list[tuple[str, object]]:
         from thresher.classifiers.stage import EduClassifier
 
         chain.append(("classify", EduClassifier(stages.classify)))
+    if extractor.defers_metadata:  # after every filter: it searches only the pages they all kept
+        chain.append(("metadata", Metadata(stages.extract)))
     if stages.tokens:  # last: after every stage that changes the text
         from thresher.filters.tokens import TokenCounter
 

@@ -9,7 +9,7 @@ from conftest import SAMPLES
 from thresher.config import ClassifyConfig, ExtractConfig, LanguageConfig, QualityConfig, RunConfig
 from thresher.filters.language import LanguageFilter
 from thresher.filters.quality import QualityFilter
-from thresher.pipelines.extract import CascadeGate, Extractor
+from thresher.pipelines.extract import CascadeGate, Extractor, Metadata
 from thresher.pipelines.plan import stage_functions
 from thresher.pipelines.readers import Unit, detect_format, read_unit
 from thresher.pipelines.storage import expand
@@ -50,7 +50,7 @@ def filters():
 
 @pytest.fixture(scope="module")
 def trafilatura_batches(sample_batches, filters):
-    return through(sample_batches, [Extractor(ExtractConfig()), *filters])
+    return through(sample_batches, [Extractor(ExtractConfig()), *filters, Metadata(ExtractConfig())])
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,14 @@ def kept(rows):
 
 def test_cascade_keeps_what_trafilatura_keeps_with_its_text(sample_batches, filters, trafilatura_rows):
     config = ExtractConfig(engine="cascade")
-    cascade = run(sample_batches, [CascadeGate(config, LanguageConfig(), QualityConfig()), Extractor(config), *filters])
+    cascade = run(sample_batches, [CascadeGate(config, LanguageConfig(), QualityConfig()), Extractor(config), *filters,
+                                   Metadata(config)])
     assert len(kept(trafilatura_rows)) >= 30
     assert kept(cascade) == kept(trafilatura_rows)  # measured recall on the sample: 1.0
     for i in kept(cascade):
         assert cascade[i]["text"] == trafilatura_rows[i]["text"]
         assert cascade[i]["title"] == trafilatura_rows[i]["title"]
+    assert sum(trafilatura_rows[i]["title"] is not None for i in kept(cascade)) >= 20
     cheap = {i: row for i, row in cascade.items() if row["stage"] == "cascade"}
     assert len(cheap) >= 15  # measured 20 of the 86 documents never reach trafilatura
     for row in cheap.values():
@@ -109,8 +111,9 @@ def test_plan_puts_the_gate_before_extract_only_for_the_cascade():
                                            "stages": {"extract": {"engine": engine}, "language": {}}})
         return [name for name, _ in stage_functions(config)]
 
-    assert names("cascade")[:3] == ["cascade", "extract", "language"]
-    assert "cascade" not in names("trafilatura") and "cascade" not in names("resiliparse")
+    assert names("cascade") == ["cascade", "extract", "language", "metadata", "tokens"]
+    assert names("trafilatura") == ["extract", "language", "metadata", "tokens"]
+    assert names("resiliparse") == ["extract", "language", "tokens"]  # its title comes with its text, and it finds no date
 
 
 def test_resiliparse_engine_extracts_main_text_and_title():
@@ -132,8 +135,34 @@ def test_resiliparse_engine_extracts_main_text_and_title():
 def test_extraction_without_metadata_gives_the_same_text_without_title_and_date():
     path = str(SAMPLES / "html")
     rows = [row for file in expand(path) for row in read_unit(Unit(file, "html"), LIMIT)]
-    with_metadata = Extractor(ExtractConfig())(rows_to_table(rows)).to_pylist()
+    with_metadata = Metadata(ExtractConfig())(Extractor(ExtractConfig())(rows_to_table(rows))).to_pylist()
     without = Extractor(ExtractConfig(with_metadata=False))(rows_to_table(rows)).to_pylist()
     assert [d["text"] for d in without] == [d["text"] for d in with_metadata]
     assert sum(d["title"] is not None for d in with_metadata) >= 10
     assert all(d["title"] is None and d["date"] is None for d in without)
+    assert all(d["raw"] is None for d in with_metadata + without)  # no page travels further
+
+
+def test_metadata_is_searched_only_for_documents_the_filters_kept(sample_batches, filters):
+    """A page a filter drops keeps no HTML and gets no title; a kept page gets the title and date
+    that a search at extraction time finds."""
+    from thresher.pipelines.extract import checked_html, title_and_date
+    from trafilatura.settings import Extractor as TrafilaturaOptions
+    from trafilatura.utils import load_html
+
+    config = ExtractConfig()
+    extracted = through(sample_batches, [Extractor(config), *filters])
+    raws = {row["id"]: row for batch in extracted for row in batch.to_pylist()}
+    searched_batches = through(extracted, [Metadata(config)])
+    assert all(raw is None for batch in searched_batches for raw in batch.column("raw").to_pylist())
+    rows = by_id(searched_batches)
+    dropped = [i for i, row in rows.items() if row["status"] == REJECTED and row["stage"] in ("language", "quality")]
+    assert len(dropped) >= 20 and all(rows[i]["title"] is None and rows[i]["date"] is None for i in dropped)
+    searched = [i for i, row in rows.items() if row["status"] == KEPT and raws[i]["content_type"] == "html"]
+    assert len(searched) >= 20
+    options = TrafilaturaOptions()
+    for i in searched:
+        tree = load_html(checked_html(raws[i]["raw"], raws[i]["charset"], config))
+        assert (rows[i]["title"], rows[i]["date"]) == title_and_date(tree, rows[i]["url"], options.date_params), i
+    assert sum(rows[i]["title"] is not None for i in searched) >= 20
+    assert sum(rows[i]["date"] is not None for i in searched) >= 5

@@ -63,7 +63,8 @@ def test_sample_counts_add_up(sample_output):
 def test_sample_runs_every_filter_stage_with_an_audit(sample_output):
     manifest = json.loads((sample_output / "manifest.json").read_text())
     funnel = manifest["stages"]
-    assert list(funnel) == ["url", "extract", "language", "quality", "pii", "decontaminate", "dedup", "classify", "tokens"]
+    assert list(funnel) == ["url", "extract", "language", "quality", "pii", "decontaminate", "dedup", "classify",
+                            "metadata", "tokens"]
     for before, after in zip(list(funnel.values()), list(funnel.values())[1:]):
         assert after["in"] == before["out"]
     for stage in funnel.values():

@@ -13,7 +13,7 @@ import pytest
 import bad_inputs
 from conftest import SAMPLES, TESTDATA
 from thresher.config import ExtractConfig
-from thresher.pipelines.extract import ExtractionTimeout, Extractor, decode_html, time_limit
+from thresher.pipelines.extract import ExtractionTimeout, Extractor, Metadata, decode_html, time_limit
 from thresher.pipelines.readers import Unit, detect_format, read_unit
 from thresher.schema import rows_to_table
 
@@ -64,7 +64,7 @@ def test_text_is_what_trafilatura_extract_returns_as_fineweb_calls_it():
     pages = titles = dates = 0
     for path in sorted(glob.glob(str(SAMPLES / "html" / "*")) + glob.glob(str(SAMPLES / "warc" / "*"))):
         rows = [r for r in read_unit(Unit(path, detect_format(path)), LIMIT) if r["content_type"] == "html"]
-        with_metadata = Extractor(ExtractConfig())(rows_to_table(rows)).to_pylist()
+        with_metadata = Metadata(ExtractConfig())(Extractor(ExtractConfig())(rows_to_table(rows))).to_pylist()
         without = Extractor(ExtractConfig(with_metadata=False))(rows_to_table(rows)).to_pylist()
         for row, doc, plain in zip(rows, with_metadata, without):
             if doc["status"] != "kept":
