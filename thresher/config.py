@@ -93,8 +93,9 @@ class ExtractConfig(_Strict):
     max_html_bytes: int = Field(5_000_000, gt=0)
     max_pdf_bytes: int = Field(100_000_000, gt=0)
     favor_precision: bool = True
-    with_metadata: bool = Field(True, description="title and date by trafilatura's metadata functions (measured: "
-                                "~20% of extraction time); false leaves them null, as FineWeb keeps neither")
+    with_metadata: bool = Field(True, description="title and date by trafilatura's metadata functions, searched "
+                                "after the filters for the pages they kept (stage `metadata`); false leaves them "
+                                "null, as FineWeb keeps neither")
     include_comments: bool = False
     include_tables: bool = True
 
