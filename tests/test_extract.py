@@ -219,6 +219,15 @@ def test_extraction_over_the_time_limit_is_an_error_row():
     assert doc["status"] == "errored" and "took longer than" in doc["reason"]
 
 
+def test_a_metadata_search_over_the_time_limit_keeps_the_document_without_title_and_date():
+    path = next((SAMPLES / "html").glob("aeb-*"))
+    extracted = Extractor(ExtractConfig())(rows_to_table(list(read_unit(Unit(str(path), "html"), LIMIT))))
+    [found] = Metadata(ExtractConfig())(extracted).to_pylist()
+    [late] = Metadata(ExtractConfig(timeout_s=0.0001))(extracted).to_pylist()
+    assert found["status"] == late["status"] == "kept" and found["title"]
+    assert late["text"] == found["text"] and late["title"] is None and late["date"] is None and late["raw"] is None
+
+
 def test_pdf_text_matches_the_known_text():
     [doc] = extract(SAMPLES / "pdf" / "pypdf_crazyones.pdf")
     expected = (TESTDATA / "pypdf_crazyones.txt").read_text()
