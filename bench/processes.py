@@ -1,10 +1,10 @@
 """Where the cores go in one ``thresher run``: CPU seconds of every process of its tree.
 
-An embedded run is more processes than its stage actors: Ray's servers and agents, Ray Data's own
-helper actors, the driver. On a short run they decide how far the end-to-end rate falls short of
-the rate once started (bench/peers.py), so this prints each one's user + system CPU seconds,
-read from /proc while the run goes (a process's last reading before it exits), grouped by role,
-next to the run's wall seconds and the cores' capacity in that time (wall x ``--cpus``).
+An embedded run is more processes than its stage actors: Ray's servers and agents, the driver. On
+a short run they decide how far the end-to-end rate falls short of the rate once started
+(bench/peers.py), so this prints each one's user + system CPU seconds, read from /proc while the
+run goes (a process's last reading before it exits), grouped by role, next to the run's wall
+seconds and the cores' capacity in that time (wall x ``--cpus``).
 
 Input and stages: bench/peers.py's (``--pages`` real pages of bench/doc_pages.py, FineWeb's
 stages, ``engine: cascade``, classify ``min_score: --min-edu``; 0: no classify). ``--repeats``
@@ -34,9 +34,7 @@ from peers import THRESHER, thresher_stages  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 # Ray names its workers by what they run; the rest are told apart by their command line.
-ROLES = [("MapWorker", "stage actors"), ("ray::_StatsActor", "Ray Data helper actors"),
-         ("ray::_AutoscalingCoordinatorActor", "Ray Data helper actors"),
-         ("ray::ActorLocationTracker", "Ray Data helper actors"), ("ray::DashboardAgent", "Ray's servers and agents"),
+ROLES = [("ray::_ReadAndProcess", "stage actors"), ("ray::DashboardAgent", "Ray's servers and agents"),
          ("ray::RuntimeEnvAgent", "Ray's servers and agents"), ("ray::", "other Ray workers"),
          ("thresher run", "driver"), ("", "Ray's servers and agents")]
 

@@ -1,1 +1,1 @@
-"""The run itself: readers, extraction, the Ray Data plan, writers and the manifest."""
+"""The run itself: readers, extraction, the Ray plan, writers and the manifest."""

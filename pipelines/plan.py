@@ -1,4 +1,4 @@
-"""The Ray Data plan: work items -> records -> per-document stages -> rows for the writer.
+"""The Ray plan: work items -> records -> per-document stages -> rows for the writer.
 
 This is the only module that knows Ray. Readers and stages are plain Python over Arrow batches.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -20,7 +21,11 @@ from thresher.schema import ITEM_BEGIN, ITEM_END, KEPT, empty_row, rows_to_table
 
 _READ_BATCH_BYTES = 8 * 2**20
 _READ_BATCH_MAX_ROWS = 4096  # skipped records (requests, images) are small but not free
-_MAX_BLOCK_BYTES = 8 * 2**20
+_ITEMS_PER_ACTOR = 2  # in flight: the next item is queued while the actor works (one: 1-2 s slower)
+# An actor killed mid-item (a lost node, the OOM killer) is restarted and the item run again, from
+# its beginning (the journal drops the rows of the failed attempt). An item that kills its actor
+# every time then fails the run, naming it, rather than looping forever.
+_ITEM_RETRIES = 3
 
 
 def connect(execution: ExecutionConfig) -> bool:
@@ -38,12 +43,6 @@ def connect(execution: ExecutionConfig) -> bool:
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         ray_constants.ENABLE_RAY_CLUSTER = False
         ray.init(num_cpus=execution.num_cpus or embedded_cpus(), include_dashboard=False, **common)
-    context = ray.data.DataContext.get_current()
-    # A reader may run a few blocks ahead of extraction; Ray's default block of up to 128 MB
-    # (sized for tensors) made that hundreds of MB of raw HTML per reader, growing with the input.
-    context.target_max_block_size = _MAX_BLOCK_BYTES
-    context.enable_progress_bars = execution.progress
-    context.print_on_execution_start = False
     return connected
 
 
@@ -115,48 +114,94 @@ def cluster_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 1))
 
 
-def build(config: RunConfig, work: list[tuple[int, list[Unit]]], stages: list[tuple[str, object]]) -> ray.data.Dataset:
-    """The lazy Dataset of processed rows for the numbered work items; nothing runs until it is
-    iterated.
+def process(config: RunConfig, work: list[tuple[int, list[Unit]]], stages: list[tuple[str, object]]) -> Iterator[pa.Table]:
+    """The processed rows of the numbered work items, batch by batch, as the stage actors make them.
 
-    Each work item (a few MB of input, see ``plan_work``) is read *inside* the actor that runs
-    the stages, a batch at a time. A separate read task ran ahead of extraction (reading is ~100x
-    cheaper per record) and parked the rest of the file in the object store, so peak memory grew
-    with the input (measured: +650 MB of queued blocks at 10x). Reading where the batches are
-    consumed bounds memory by construction: no backpressure setting to tune.
+    One stage actor per CPU of the cluster, each holding the stages (and the models they load) for
+    the whole run; each reads its work items itself (a few MB of input each, see ``plan_work``), a
+    batch at a time, and streams every batch back as soon as the stages have run on it. A separate
+    read task ran ahead of extraction (reading is ~100x cheaper per record) and parked the rest of
+    the file in the object store, so peak memory grew with the input (measured: +650 MB of queued
+    blocks at 10x). Reading where the batches are consumed bounds memory by construction: at most
+    ``_ITEMS_PER_ACTOR`` items per actor are under way.
+
+    Plain Ray actors, not Ray Data's ``map_batches``: that ran the same actors, but cost a run
+    ~4 s more (bench/peers.py's 5,000 pages: 22.2 against 18.1 s, medians of 7 alternating runs):
+    three helper actors, each a process importing Ray Data (with pandas), its import in every
+    stage actor and in the driver, and its executor's polling, all for a plan with no shuffle, no
+    dataset-level operation and its reading already inside the actors.
     """
-    items = [{"item": number, "sources": [u.source for u in units], "formats": [u.format for u in units],
-              "starts": [u.start for u in units], "ends": [u.end for u in units]} for number, units in work]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    # An actor pool rather than tasks: an actor has its next work items queued while it works,
-    # where a task waited ~0.5 s to be dispatched (measured: 1.64 of 2 cores busy with tasks,
-    # 1.89 with actors); and a stateful stage (a loaded model) is built once per actor.
-    return ds.map_batches(
-        _ReadAndProcess, fn_constructor_args=(config.input.max_record_bytes, config.execution.batch_rows,
-                                              [fn for _, fn in stages]),
-        compute=ray.data.ActorPoolStrategy(size=cluster_cpus()), num_cpus=1,
-        batch_size=1, batch_format="pyarrow",
-    )
+    items = deque({"item": number, "sources": [u.source for u in units], "formats": [u.format for u in units],
+                   "starts": [u.start for u in units], "ends": [u.end for u in units]} for number, units in work)
+    stage_actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=_ITEM_RETRIES)(_ReadAndProcess)
+    actors = [stage_actor.remote(config.input.max_record_bytes, config.execution.batch_rows)
+              for _ in range(min(cluster_cpus(), len(items)))]
+    # The stages (with their models' bytes) go to the object store once. Not as constructor
+    # arguments: Ray lets go of those once the actor is built, and a restart would then fail. This
+    # reference lives as long as the run; inside a list, Ray passes it on unresolved.
+    chain = [ray.put([fn for _, fn in stages])]
+    total, running = len(items), {}  # running: an item's stream of batches -> (the actor making it, the item)
+
+    def give(actor) -> None:
+        if items:
+            item = items.popleft()
+            running[actor.run.remote(item, chain)] = actor, item
+
+    try:
+        for _ in range(_ITEMS_PER_ACTOR):
+            for actor in actors:
+                give(actor)
+        with _progress(total, config.execution.progress) as bar:
+            while running:
+                (stream,), _ = ray.wait(list(running))
+                try:
+                    batch = ray.get(next(stream))
+                except StopIteration:  # the item is done: its actor takes the next one
+                    give(running.pop(stream)[0])
+                    bar.update()
+                    continue
+                except Exception as e:  # a stage's bug, or an actor that died on every try
+                    raise RuntimeError(f"{_describe(running[stream][1])} failed: {e}") from e
+                yield batch
+    finally:  # also when the caller stops early: the actors hold the cluster's CPUs
+        for actor in actors:
+            ray.kill(actor)
+
+
+def _describe(item: dict) -> str:
+    """Which input a work item is, for an error message."""
+    first = item["sources"][0]
+    if item["ends"][0] is not None:  # a byte range of a large WARC
+        first += f" bytes {item['starts'][0]}-{item['ends'][0]}"
+    more = len(item["sources"]) - 1
+    return f"work item {item['item']} ({first}{f' and {more} more files' if more else ''})"
+
+
+def _progress(total: int, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="work items", unit="item", disable=not show, dynamic_ncols=True)
 
 
 class _ReadAndProcess:
-    """Reads the records of a work item in batches of at most ``batch_rows`` documents (and
-    bounded bytes) and runs every stage on each batch before reading the next. The item's rows
-    come between a begin and an end marker, for the journal that commits items one by one."""
+    """A stage actor. Reads the records of a work item in batches of at most ``batch_rows``
+    documents (and bounded bytes) and runs every stage on each batch before reading the next. The
+    item's rows come between a begin and an end marker, for the journal that commits items one by one."""
 
-    def __init__(self, max_record_bytes: int, batch_rows: int, fns):
-        self.max_record_bytes, self.batch_rows, self.fns = max_record_bytes, batch_rows, fns
+    def __init__(self, max_record_bytes: int, batch_rows: int):
+        self.max_record_bytes, self.batch_rows, self.fns = max_record_bytes, batch_rows, None
 
-    def __call__(self, items: pa.Table) -> Iterator[pa.Table]:
-        for item in items.to_pylist():
-            number = item["item"]
-            yield rows_to_table([empty_row(status=ITEM_BEGIN, item=number)])
-            units = map(Unit, item["sources"], item["formats"], item["starts"], item["ends"])
-            for batch in self._batches(units, number):
-                for fn in self.fns:
-                    batch = fn(batch)
-                yield batch
-            yield rows_to_table([empty_row(status=ITEM_END, item=number)])
+    def run(self, item: dict, chain: list) -> Iterator[pa.Table]:
+        if self.fns is None:  # once per actor: the stages keep their state (models, caches) across items
+            self.fns = ray.get(chain[0])
+        number = item["item"]
+        yield rows_to_table([empty_row(status=ITEM_BEGIN, item=number)])
+        units = map(Unit, item["sources"], item["formats"], item["starts"], item["ends"])
+        for batch in self._batches(units, number):
+            for fn in self.fns:
+                batch = fn(batch)
+            yield batch
+        yield rows_to_table([empty_row(status=ITEM_END, item=number)])
 
     def _batches(self, units, number: int) -> Iterator[pa.Table]:
         rows, documents, size = [], 0, 0

@@ -38,7 +38,7 @@ def run(config: RunConfig, *, restart: bool = False, out=sys.stderr) -> dict:
     ray_started = time.time()
     try:
         if todo:
-            for batch in plan.build(config, todo, stages).iter_batches(batch_size=None, batch_format="pyarrow"):
+            for batch in plan.process(config, todo, stages):
                 journal.add(batch)
     finally:
         journal.close()

@@ -38,12 +38,12 @@ class LoopbackCluster:
     cpus: int
 
     def stage_actor_nodes(self) -> set[str]:
-        """The nodes that ran a pipeline stage actor (Ray Data's MapWorker), live or finished."""
+        """The nodes that ran a pipeline stage actor, live or finished."""
         request = urllib.request.Request(f"{self.dashboard}/api/v0/actors?detail=1&limit=10000",
                                          headers={"Authorization": f"Bearer {self.token}"})
         with urllib.request.urlopen(request, timeout=30) as response:
             actors = json.load(response)["data"]["result"]["result"]
-        return {a["node_id"] for a in actors if a["class_name"].startswith("MapWorker(MapBatches(_ReadAndProcess))")}
+        return {a["node_id"] for a in actors if a["class_name"] == "_ReadAndProcess"}
 
     def jobs(self) -> list:
         from ray.job_submission import JobSubmissionClient

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -161,9 +162,10 @@ print(len(gone))
 
 
 def test_time_limit_fires_inside_the_ray_stage_workers(tmp_path, ray_local):
-    # Stage actors run batches off the main thread, where a SIGALRM limit never fired (0 of 11
-    # pages errored). The timer needs the GIL, which Python hands over every 5 ms; these pages take
-    # 11-55 ms each, so nearly all of them (10-11 measured) exceed a 0.1 ms limit.
+    # Whatever thread Ray runs the stage actors' calls on: Ray Data ran them off the main thread,
+    # where a SIGALRM limit never fired (0 of 11 pages errored). The timer needs the GIL, which
+    # Python hands over every 5 ms; these pages take 11-55 ms each, so nearly all of them (10-11
+    # measured) exceed a 0.1 ms limit.
     config = load_config(
         "pipelines/configs/sample.yaml", inputs=[str(SAMPLES / "html")], output=str(tmp_path),
         overrides=["execution.progress=false", "stages.extract.timeout_s=0.0001"],
@@ -172,3 +174,24 @@ def test_time_limit_fires_inside_the_ray_stage_workers(tmp_path, ray_local):
     assert manifest["counts"]["read"] == 11 and manifest["counts"]["errored"] >= 6
     errors = pq.read_table(tmp_path / "errors").to_pylist()
     assert all(e["error"] == "extraction took longer than extract.timeout_s=0.0001s" for e in errors)
+
+
+def test_a_stage_that_raises_fails_the_run_naming_its_work_item_and_frees_the_cpus(tmp_path, ray_local):
+    import ray
+
+    from thresher.pipelines import plan
+    from thresher.pipelines.readers import discover, plan_work
+
+    config = load_config("pipelines/configs/sample.yaml", inputs=[str(SAMPLES / "html")], output=str(tmp_path),
+                         overrides=["execution.progress=false"])
+    work = list(enumerate(plan_work(discover(config.input.paths), 1 << 20)))
+
+    def explode(batch):
+        raise ValueError("a stage's bug")
+
+    with pytest.raises(RuntimeError, match=r"(?s)work item 0 \(\S+\.html\.gz and 10 more files\) failed: .*ValueError: a stage's bug"):
+        list(plan.process(config, work, [("explode", explode)]))
+    deadline = time.monotonic() + 30  # ray.kill returns before the actors have let go of their CPUs
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+        assert time.monotonic() < deadline, ray.available_resources()
+        time.sleep(0.1)

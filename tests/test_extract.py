@@ -161,7 +161,7 @@ def test_time_limit_interrupts_python_code():
 
 
 def test_time_limit_interrupts_a_thread_that_is_not_main():
-    # Ray Data runs actor batches off the main thread, where a signal-based limit never fires.
+    # Ray may run an actor's calls off the main thread, where a signal-based limit never fires.
     outcome = []
 
     def spin():

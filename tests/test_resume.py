@@ -134,11 +134,9 @@ def stage_workers(process) -> list[psutil.Process]:
     return found
 
 
-def test_worker_killed_mid_run_then_rerun_gives_the_uninterrupted_output(tmp_path, reference):
+def test_a_worker_killed_mid_run_is_restarted_and_the_run_gives_the_uninterrupted_output(tmp_path, reference):
     process = run_until(tmp_path, lambda p: committed(tmp_path) >= 2 and stage_workers(p))
     stage_workers(process)[0].kill()
-    process.wait(timeout=300)
-    if process.returncode != 0 or not (tmp_path / "manifest.json").exists():
-        rerun = subprocess.run(thresher(tmp_path), capture_output=True, text=True, timeout=300)
-        assert rerun.returncode == 0, rerun.stderr[-3000:]
+    _, log = process.communicate(timeout=300)
+    assert process.returncode == 0, log[-3000:]  # Ray restarted the actor and ran its items again
     assert_same_output(tmp_path, reference)
