@@ -126,10 +126,11 @@ def process(config: RunConfig, work: list[tuple[int, list[Unit]]], stages: list[
     ``_ITEMS_PER_ACTOR`` items per actor are under way.
 
     Plain Ray actors, not Ray Data's ``map_batches``: that ran the same actors, but cost a run
-    ~4 s more (bench/peers.py's 5,000 pages: 22.2 against 18.1 s, medians of 7 alternating runs):
-    three helper actors, each a process importing Ray Data (with pandas), its import in every
-    stage actor and in the driver, and its executor's polling, all for a plan with no shuffle, no
-    dataset-level operation and its reading already inside the actors.
+    ~4 s more (bench/peers.py's 5,000 pages, edu cascade: 22.2 against 18.1 s, medians of 7
+    alternating runs against a prototype of this): three helper actors, each a process importing
+    Ray Data (with pandas), its import in every stage actor and in the driver, and its executor's
+    polling, all for a plan with no shuffle, no dataset-level operation and its reading already
+    inside the actors.
     """
     items = deque({"item": number, "sources": [u.source for u in units], "formats": [u.format for u in units],
                    "starts": [u.start for u in units], "ends": [u.end for u in units]} for number, units in work)
@@ -137,8 +138,9 @@ def process(config: RunConfig, work: list[tuple[int, list[Unit]]], stages: list[
     actors = [stage_actor.remote(config.input.max_record_bytes, config.execution.batch_rows)
               for _ in range(min(cluster_cpus(), len(items)))]
     # The stages (with their models' bytes) go to the object store once. Not as constructor
-    # arguments: Ray lets go of those once the actor is built, and a restart would then fail. This
-    # reference lives as long as the run; inside a list, Ray passes it on unresolved.
+    # arguments: a restart needs them again, and Ray warns that it fails if they have gone out of
+    # scope by then. This reference lives as long as the run; inside a list, Ray passes it on
+    # unresolved.
     chain = [ray.put([fn for _, fn in stages])]
     total, running = len(items), {}  # running: an item's stream of batches -> (the actor making it, the item)
 
